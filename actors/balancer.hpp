@@ -1,0 +1,36 @@
+#pragma once
+
+#include "actors/config.hpp"
+#include "actors/peers.hpp"
+#include "modules/balancer/balancer.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <memory>
+
+namespace orchestrator {
+
+struct balancer_state {
+  std::shared_ptr<balancer> policy;
+  settings config;
+  peers handles;
+  /// True while an automatic round runs, so rounds never overlap.
+  bool round_running = false;
+  static inline const char* name = "balancer";
+};
+
+using balancer_self = caf::stateful_actor<balancer_state>;
+
+/// Runs rebalance rounds: it asks the coordinator for the current loads,
+/// lets its policy plan moves, and sends the plan back; the coordinator
+/// applies only the moves that are still valid. Rounds run on request and
+/// every rebalance_interval.
+///
+/// Protocol:
+/// - (rebalance_atom, std::string reason) -> rebalance_report
+/// - (update_atom, role, caf::actor): a peer was respawned
+caf::behavior balancer_actor(balancer_self* self, settings config,
+                             peers handles,
+                             std::shared_ptr<balancer> policy);
+
+} // namespace orchestrator

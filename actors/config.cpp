@@ -1,0 +1,213 @@
+#include "actors/config.hpp"
+
+#include "actors/errors.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace orchestrator {
+
+namespace {
+
+duration to_duration(double seconds) {
+  return duration{static_cast<std::int64_t>(std::llround(seconds * 1000.0))};
+}
+
+std::string format_seconds(duration d) {
+  std::ostringstream out;
+  out << static_cast<double>(d.count()) / 1000.0 << "s";
+  return out.str();
+}
+
+} // namespace
+
+std::string settings::database_path() const {
+  return data_dir + "/orchestrator.db";
+}
+
+std::vector<std::string> settings::describe() const {
+  std::vector<std::string> lines;
+  auto add = [&](const char* key, const std::string& value) {
+    lines.push_back(std::string{key} + "=" + value);
+  };
+  add("listen", listen_host + ":" + std::to_string(listen_port));
+  add("data_dir", data_dir);
+  add("catalog", catalog_file.empty() ? "(none)" : catalog_file);
+  add("max_streams_per_instance", std::to_string(max_streams_per_instance));
+  add("heartbeat_timeout", format_seconds(heartbeat_timeout));
+  add("heartbeat_check_interval", format_seconds(heartbeat_check_interval));
+  add("rebalance_interval", rebalance_interval.count() == 0
+                              ? std::string{"off"}
+                              : format_seconds(rebalance_interval));
+  add("request_timeout", format_seconds(request_timeout));
+  add("dead_worker_retention", format_seconds(dead_worker_retention));
+  add("idle_timeout", format_seconds(idle_timeout));
+  add("max_body_bytes", std::to_string(max_body_bytes));
+  add("io_threads", std::to_string(io_threads));
+  add("actor_threads", std::to_string(actor_threads));
+  add("log_level", log_level);
+  return lines;
+}
+
+caf::expected<std::pair<std::string, std::uint16_t>>
+parse_listen_address(const std::string& text) {
+  auto invalid = [&](const std::string& why) {
+    return make_error(errc::invalid_request,
+                      "invalid listen address '" + text + "': " + why
+                        + "; expected HOST:PORT such as 127.0.0.1:8080 or "
+                          "[::1]:8080");
+  };
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos)
+    return invalid("the port is missing");
+  auto host = text.substr(0, colon);
+  auto port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  else if (host.find(':') != std::string::npos)
+    return invalid("IPv6 addresses need brackets");
+  if (host.empty())
+    host = "0.0.0.0";
+  if (port_text.empty()
+      || port_text.find_first_not_of("0123456789") != std::string::npos
+      || port_text.size() > 5 || std::stoul(port_text) > 65535)
+    return invalid("the port must be a number from 0 to 65535");
+  return std::make_pair(host, static_cast<std::uint16_t>(std::stoul(port_text)));
+}
+
+command_line parse_command_line(int argc, char** argv) {
+  command_line result;
+  auto& s = result.values;
+
+  CLI::App app{"Stream orchestrator: assigns long-lived streams to workers, "
+               "moves them when workers fail, and keeps every assignment in "
+               "a durable store.",
+               "orchestrator"};
+  app.option_defaults()->always_capture_default();
+  app.get_formatter()->column_width(44);
+
+  std::string listen = defaults::listen;
+  double heartbeat_timeout = defaults::heartbeat_timeout;
+  double check_interval = defaults::heartbeat_check_interval;
+  double rebalance_interval = defaults::rebalance_interval;
+  double request_timeout = defaults::request_timeout;
+  double retention = defaults::dead_worker_retention;
+  double idle_timeout = defaults::idle_timeout;
+  constexpr double year = 365.0 * 86400.0;
+
+  app.set_config("--config", "",
+                 "Read settings from this INI or TOML file; keys are the long "
+                 "option names, such as heartbeat-timeout = 30 "
+                 "[env: ORCHESTRATOR_CONFIG]");
+  app.add_option("--listen", listen,
+                 "HTTP address as HOST:PORT; port 0 picks a free port")
+    ->envname("ORCHESTRATOR_LISTEN");
+  app.add_option("--data-dir", s.data_dir,
+                 "Folder of the SQLite database (created if missing)")
+    ->envname("ORCHESTRATOR_DATA_DIR");
+  app.add_option("--catalog", s.catalog_file,
+                 "Stream catalogue to import at start-up (.json or .csv)")
+    ->envname("ORCHESTRATOR_CATALOG")
+    ->check(CLI::ExistingFile);
+  app.add_option("--max-streams-per-instance", s.max_streams_per_instance,
+                 "Capacity of a worker that registers without max_streams")
+    ->envname("MAX_STREAMS_PER_INSTANCE")
+    ->check(CLI::Range(0, 100000));
+  app.add_option("--heartbeat-timeout", heartbeat_timeout,
+                 "Seconds of silence after which a worker is declared dead")
+    ->envname("HEARTBEAT_TIMEOUT")
+    ->check(CLI::Range(0.05, year));
+  app.add_option("--heartbeat-check-interval", check_interval,
+                 "Seconds between dead-worker checks")
+    ->envname("HEARTBEAT_CHECK_INTERVAL")
+    ->check(CLI::Range(0.01, 86400.0));
+  app.add_option("--rebalance-interval", rebalance_interval,
+                 "Seconds between automatic rebalances; 0 turns them off")
+    ->envname("REBALANCE_INTERVAL")
+    ->check(CLI::Range(0.0, year));
+  app.add_option("--request-timeout", request_timeout,
+                 "Seconds an HTTP request may wait for the orchestrator's "
+                 "actors before it fails with 503")
+    ->envname("ORCHESTRATOR_REQUEST_TIMEOUT")
+    ->check(CLI::Range(0.05, 600.0));
+  app.add_option("--dead-worker-retention", retention,
+                 "Seconds a dead worker stays listed before it is forgotten")
+    ->envname("ORCHESTRATOR_DEAD_WORKER_RETENTION")
+    ->check(CLI::Range(0.0, year));
+  app.add_option("--idle-timeout", idle_timeout,
+                 "Seconds after which an idle or stalled HTTP connection is "
+                 "closed")
+    ->envname("ORCHESTRATOR_IDLE_TIMEOUT")
+    ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--max-body-bytes", s.max_body_bytes,
+                 "Largest request body in bytes; larger ones get 413")
+    ->envname("ORCHESTRATOR_MAX_BODY_BYTES")
+    ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
+  app.add_option("--io-threads", s.io_threads, "Threads serving HTTP")
+    ->envname("ORCHESTRATOR_IO_THREADS")
+    ->check(CLI::Range(1, 64));
+  app.add_option("--actor-threads", s.actor_threads,
+                 "Threads of the actor scheduler")
+    ->envname("ORCHESTRATOR_ACTOR_THREADS")
+    ->check(CLI::Range(1, 64));
+  app.add_option("--log-level", s.log_level,
+                 "Log level: trace, debug, info, warn, error or off")
+    ->envname("ORCHESTRATOR_LOG_LEVEL")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  // CLI11 reads the config file before the environment, so a config path
+  // from the environment is passed on as if given on the command line.
+  std::vector<std::string> args;
+  for (int i = argc - 1; i > 0; --i)
+    args.emplace_back(argv[i]);
+  bool config_flag = false;
+  for (const auto& arg : args)
+    config_flag = config_flag || arg == "--config"
+                  || arg.rfind("--config=", 0) == 0;
+  if (const char* path = std::getenv("ORCHESTRATOR_CONFIG");
+      path != nullptr && *path != '\0' && !config_flag) {
+    // CLI11 takes the arguments in reverse order.
+    args.insert(args.begin(), "--config");
+    args.insert(args.begin(), path);
+  }
+
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    result.exit_now = true;
+    result.exit_code = 0;
+    result.output = app.help();
+    return result;
+  } catch (const CLI::ParseError& e) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = std::string{"orchestrator: invalid configuration: "}
+                    + e.what() + "\nRun 'orchestrator --help' for the settings.";
+    return result;
+  }
+
+  auto address = parse_listen_address(listen);
+  if (!address) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: --listen: "
+                    + describe(address.error());
+    return result;
+  }
+  s.listen_host = address->first;
+  s.listen_port = address->second;
+  s.heartbeat_timeout = to_duration(heartbeat_timeout);
+  s.heartbeat_check_interval = to_duration(check_interval);
+  s.rebalance_interval = to_duration(rebalance_interval);
+  s.request_timeout = to_duration(request_timeout);
+  s.dead_worker_retention = to_duration(retention);
+  s.idle_timeout = to_duration(idle_timeout);
+  if (auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0)
+    s.config_file = config->as<std::string>();
+  return result;
+}
+
+} // namespace orchestrator

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace orchestrator {
+
+using duration = std::chrono::milliseconds;
+
+/// Built-in defaults; each is overridable by a flag, an environment
+/// variable or the config file.
+namespace defaults {
+
+/// Address the HTTP server listens on; port 0 picks a free port.
+inline constexpr const char* listen = "127.0.0.1:8080";
+/// Folder of the SQLite database.
+inline constexpr const char* data_dir = "./data";
+/// Capacity of a worker that registers without max_streams.
+inline constexpr std::uint32_t max_streams_per_instance = 20;
+/// Silence after which a worker is declared dead, in seconds.
+inline constexpr double heartbeat_timeout = 300;
+/// Interval of the dead-worker check, in seconds.
+inline constexpr double heartbeat_check_interval = 30;
+/// Interval of the automatic rebalance, in seconds; 0 turns it off.
+inline constexpr double rebalance_interval = 60;
+/// Time an HTTP request may wait for the actors, in seconds.
+inline constexpr double request_timeout = 5;
+/// How long a dead worker stays listed before it is forgotten, in seconds.
+inline constexpr double dead_worker_retention = 86400;
+/// Largest request body accepted, in bytes.
+inline constexpr std::uint64_t max_body_bytes = 4 * 1024 * 1024;
+/// Connections idle for longer than this are closed, in seconds.
+inline constexpr double idle_timeout = 60;
+
+} // namespace defaults
+
+/// The effective configuration of one server.
+struct settings {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::string data_dir = defaults::data_dir;
+  std::string catalog_file;
+  std::string config_file;
+  std::uint32_t max_streams_per_instance = defaults::max_streams_per_instance;
+  duration heartbeat_timeout{300'000};
+  duration heartbeat_check_interval{30'000};
+  /// Zero turns automatic rebalancing off.
+  duration rebalance_interval{60'000};
+  duration request_timeout{5'000};
+  duration dead_worker_retention{86'400'000};
+  duration idle_timeout{60'000};
+  std::uint64_t max_body_bytes = defaults::max_body_bytes;
+  std::size_t io_threads = 1;
+  std::size_t actor_threads = 2;
+  std::string log_level = "info";
+
+  /// Returns the path of the SQLite database inside data_dir.
+  std::string database_path() const;
+
+  /// Returns one line per setting, for the start-up log.
+  std::vector<std::string> describe() const;
+};
+
+/// Outcome of reading the command line: settings to run with, or a text to
+/// print (help or an error) and the exit code to leave with.
+struct command_line {
+  settings values;
+  bool exit_now = false;
+  int exit_code = 0;
+  std::string output;
+};
+
+/// Reads settings from, in falling precedence, the command line, the config
+/// file (--config or ORCHESTRATOR_CONFIG), the environment and the built-in
+/// defaults. An invalid value yields exit_now with one message naming the
+/// setting.
+command_line parse_command_line(int argc, char** argv);
+
+/// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into its parts.
+caf::expected<std::pair<std::string, std::uint16_t>>
+parse_listen_address(const std::string& text);
+
+} // namespace orchestrator

@@ -1,0 +1,373 @@
+#include "actors/coordinator.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/logging.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+
+namespace orchestrator {
+
+namespace {
+
+/// A commit slower than this means the store is stuck; the coordinator then
+/// restarts and reloads, because it cannot tell whether the write happened.
+constexpr auto commit_timeout = std::chrono::seconds{30};
+constexpr auto load_timeout = std::chrono::seconds{30};
+constexpr auto max_load_backoff = std::chrono::seconds{5};
+
+void flush(coordinator_self* self);
+
+void on_commit(coordinator_self* self, const caf::error& err) {
+  auto& st = self->state;
+  st.committing = false;
+
+  if (!err) {
+    st.store_available = true;
+    st.store_error.clear();
+    auto done = std::move(st.inflight);
+    st.inflight = commit_batch{};
+    for (auto& waiter : done.waiters)
+      waiter(caf::none);
+    flush(self);
+    return;
+  }
+
+  if (err == caf::sec::request_timeout) {
+    logger("actors")->error("commit-timed-out changes={} action=restart",
+                            st.inflight.changes.redo.size());
+    self->quit(err);
+    return;
+  }
+
+  // The store wrote nothing, so memory goes back to the last commit: newest
+  // changes first.
+  st.state.rollback(st.pending.changes);
+  st.state.rollback(st.inflight.changes);
+  st.store_available = false;
+  st.store_error = describe(err);
+  logger("actors")->error("commit-failed changes={} error=\"{}\"",
+                          st.inflight.changes.undo.size()
+                            + st.pending.changes.undo.size(),
+                          st.store_error);
+  auto failure = make_error(errc::store_unavailable,
+                            "the store failed to write the change ("
+                              + st.store_error
+                              + "); nothing was changed, retry later");
+  auto failed = std::move(st.inflight.waiters);
+  failed.insert(failed.end(), std::make_move_iterator(st.pending.waiters.begin()),
+                std::make_move_iterator(st.pending.waiters.end()));
+  st.inflight = commit_batch{};
+  st.pending = commit_batch{};
+  for (auto& waiter : failed)
+    waiter(failure);
+}
+
+void flush(coordinator_self* self) {
+  auto& st = self->state;
+  if (st.committing || st.pending.empty())
+    return;
+  st.inflight = std::move(st.pending);
+  st.pending = commit_batch{};
+  if (st.inflight.changes.empty()) {
+    on_commit(self, caf::none);
+    return;
+  }
+
+  st.committing = true;
+  const auto& store = st.handles.get(role::store);
+  if (!store) {
+    on_commit(self, make_error(errc::store_unavailable,
+                               "the store actor is not running"));
+    return;
+  }
+  // The redo list is not needed after the commit; the undo list is kept
+  // for a rollback.
+  auto redo = std::move(st.inflight.changes.redo);
+  st.inflight.changes.redo.clear();
+  self->request(store, commit_timeout, atoms::commit_atom::value, std::move(redo))
+    .then([self](caf::ok_atom) { on_commit(self, caf::none); },
+          [self](caf::error& err) { on_commit(self, err); });
+}
+
+/// Queues the changes an operation made and replies once they are durable.
+/// A reply without changes still waits for earlier commits, because it may
+/// report state that is not yet on disk.
+template <class T>
+caf::result<T> acknowledge(coordinator_self* self, caf::expected<T> outcome) {
+  auto& st = self->state;
+  auto changes = st.state.take_journal();
+  if (!outcome) {
+    st.state.rollback(changes);
+    return std::move(outcome.error());
+  }
+  if (changes.empty() && st.pending.empty() && !st.committing)
+    return std::move(*outcome);
+
+  auto promise = self->make_response_promise<T>();
+  auto waiter = [promise, value = std::move(*outcome)](
+                  const caf::error& err) mutable {
+    if (err)
+      promise.deliver(err);
+    else
+      promise.deliver(std::move(value));
+  };
+  if (changes.empty() && st.pending.empty()) {
+    st.inflight.waiters.push_back(std::move(waiter));
+  } else {
+    st.pending.changes.append(std::move(changes));
+    st.pending.waiters.push_back(std::move(waiter));
+  }
+  flush(self);
+  return promise;
+}
+
+/// Queues changes that no requester waits for, such as the tick's.
+void commit_background(coordinator_self* self) {
+  auto changes = self->state.state.take_journal();
+  if (changes.empty())
+    return;
+  self->state.pending.changes.append(std::move(changes));
+  flush(self);
+}
+
+caf::error not_ready() {
+  return make_error(errc::not_ready,
+                    "the orchestrator is still loading its state from the "
+                    "store; retry in a moment");
+}
+
+void request_load(coordinator_self* self) {
+  auto& st = self->state;
+  const auto& store = st.handles.get(role::store);
+  if (st.loaded || !store)
+    return;
+  self->request(store, load_timeout, atoms::load_atom::value)
+    .then(
+      [self](store_snapshot& snapshot) {
+        auto& st = self->state;
+        if (st.loaded)
+          return;
+        auto repairs = st.state.load(snapshot, now_instant());
+        st.loaded = true;
+        auto summary = st.state.summary();
+        logger("actors")->info(
+          "state-loaded workers={} active={} streams={} assigned={} "
+          "epoch={} repairs={}",
+          summary.workers_total, summary.workers_active, summary.streams_total,
+          summary.streams_assigned, summary.epoch, repairs);
+        commit_background(self);
+      },
+      [self](caf::error& err) {
+        auto& st = self->state;
+        auto delay = std::min<caf::timespan>(
+          std::chrono::milliseconds{200} * (1 << std::min(st.load_attempts, 5)),
+          max_load_backoff);
+        ++st.load_attempts;
+        logger("actors")->warn("state-load-failed attempt={} error=\"{}\" "
+                               "retry_in_ms={}",
+                               st.load_attempts, describe(err),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+        self->delayed_send(self, delay, atoms::load_atom::value);
+      });
+}
+
+void on_tick(coordinator_self* self) {
+  auto& st = self->state;
+  self->delayed_send(self, st.config.heartbeat_check_interval,
+                     caf::tick_atom::value);
+  if (!st.loaded)
+    return;
+  auto now = now_instant();
+  auto receivers = st.state.place_waiting(now);
+  if (!receivers.empty())
+    logger("actors")->info("waiting-streams-placed workers={}",
+                           receivers.size());
+  auto forgotten = st.state.forget_dead(
+    now.wall_ms - st.config.dead_worker_retention.count());
+  if (forgotten > 0)
+    logger("actors")->info("dead-workers-forgotten count={}", forgotten);
+  commit_background(self);
+}
+
+void log_failures(const failure_report& report, const char* reason) {
+  if (report.dead_workers.empty())
+    return;
+  for (const auto& id : report.dead_workers)
+    logger("actors")->info("worker-declared-dead worker={} reason={}", id,
+                           reason);
+  logger("actors")->info("dead-worker-streams-freed workers={} streams={} "
+                         "reassigned={} receivers={}",
+                         report.dead_workers.size(), report.streams_freed,
+                         report.streams_reassigned, report.receivers.size());
+}
+
+} // namespace
+
+caf::behavior coordinator_actor(coordinator_self* self, settings config,
+                          peers handles) {
+  self->state.config = std::move(config);
+  self->state.handles = std::move(handles);
+  request_load(self);
+  self->delayed_send(self, self->state.config.heartbeat_check_interval,
+                     caf::tick_atom::value);
+
+  return {
+    [self](atoms::register_atom,
+           const registration& request) -> caf::result<register_reply> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto reply = st.state.register_worker(request, now_instant());
+      if (reply)
+        logger("actors")->info(
+          "worker-registered worker={} address={}:{} max_streams={} "
+          "reregistration={} streams={}",
+          request.server_id, request.ip, request.port, request.max_streams,
+          reply->reregistration, reply->owned.size());
+      return acknowledge(self, std::move(reply));
+    },
+    [self](atoms::heartbeat_atom,
+           const heartbeat& request) -> caf::result<heartbeat_reply> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return acknowledge(self, st.state.record_heartbeat(request, now_instant()));
+    },
+    [self](atoms::assign_atom,
+           const assign_request& request) -> caf::result<assign_reply> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return acknowledge(self, st.state.assign(request, now_instant()));
+    },
+    [self](atoms::release_atom,
+           const release_request& request) -> caf::result<release_reply> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return acknowledge(self, st.state.release(request, now_instant()));
+    },
+    [self](atoms::deregister_atom,
+           const std::string& server_id) -> caf::result<deregister_reply> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto reply = st.state.deregister(server_id, now_instant());
+      if (reply)
+        logger("actors")->info("worker-deregistered worker={} streams={} "
+                               "reassigned={}",
+                               server_id, reply->freed_streams.size(),
+                               reply->reassigned);
+      return acknowledge(self, std::move(reply));
+    },
+    [self](atoms::expire_atom, const std::vector<liveness>& verdicts)
+      -> caf::result<failure_report> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto report = st.state.declare_dead(verdicts, now_instant());
+      log_failures(report, "heartbeat_timeout");
+      return acknowledge(self, caf::expected<failure_report>{std::move(report)});
+    },
+    [self](atoms::fail_atom,
+           const std::string& server_id) -> caf::result<failure_report> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto report = st.state.declare_failed(server_id, now_instant());
+      if (report)
+        log_failures(*report, "operator");
+      return acknowledge(self, std::move(report));
+    },
+    [self](atoms::apply_atom, const std::vector<stream_move>& moves)
+      -> caf::result<rebalance_report> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      rebalance_report report;
+      report.planned = moves.size();
+      report.moved = st.state.apply_moves(moves, now_instant(),
+                                          report.workers_affected);
+      return acknowledge(self, caf::expected<rebalance_report>{std::move(report)});
+    },
+    [self](caf::put_atom, const std::vector<stream_row>& rows)
+      -> caf::result<catalog_result> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto update = st.state.put_streams(rows);
+      // New streams may be exactly what waiting capacity needs.
+      st.state.place_waiting(now_instant());
+      return acknowledge(self, caf::expected<catalog_result>{
+                                 catalog_result{update.created, update.updated}});
+    },
+    [self](caf::delete_atom,
+           std::int64_t stream_id) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return acknowledge(self, st.state.erase_stream(stream_id));
+    },
+    [self](caf::get_atom,
+           atoms::workers_atom) -> caf::result<std::vector<worker_view>> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.list_workers(now_instant());
+    },
+    [self](caf::get_atom, atoms::worker_atom,
+           const std::string& server_id) -> caf::result<worker_view> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.find_worker(server_id, now_instant());
+    },
+    [self](caf::get_atom, atoms::assignments_atom)
+      -> caf::result<std::vector<assignment_row>> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.list_assignments();
+    },
+    [self](caf::get_atom, atoms::streams_atom, std::uint64_t offset,
+           std::uint64_t limit) -> caf::result<stream_page> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.list_streams(offset, limit);
+    },
+    [self](caf::get_atom,
+           atoms::summary_atom) -> caf::result<cluster_summary> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto summary = st.state.summary();
+      summary.store_available = st.store_available;
+      summary.store_error = st.store_error;
+      return summary;
+    },
+    [self](atoms::liveness_atom) -> caf::result<std::vector<liveness>> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.active_liveness();
+    },
+    [self](atoms::loads_atom) -> caf::result<std::vector<worker_load>> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.active_loads();
+    },
+    [self](caf::update_atom, role r, caf::actor handle) {
+      self->state.handles.set(r, std::move(handle));
+      if (r == role::store)
+        request_load(self);
+    },
+    [self](atoms::load_atom) { request_load(self); },
+    [self](caf::tick_atom) { on_tick(self); },
+  };
+}
+
+} // namespace orchestrator

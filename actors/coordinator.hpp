@@ -1,0 +1,73 @@
+#pragma once
+
+#include "actors/config.hpp"
+#include "actors/peers.hpp"
+#include "actors/registry.hpp"
+
+#include <caf/error.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace orchestrator {
+
+/// Changes waiting for one store commit, and the replies that wait for it.
+struct commit_batch {
+  journal changes;
+  /// Each waiter receives the commit's outcome and delivers its reply.
+  std::vector<std::function<void(const caf::error&)>> waiters;
+
+  bool empty() const {
+    return changes.empty() && waiters.empty();
+  }
+};
+
+struct coordinator_state {
+  registry state;
+  settings config;
+  peers handles;
+  bool loaded = false;
+  int load_attempts = 0;
+  /// Changes applied in memory that the next commit will write.
+  commit_batch pending;
+  /// The batch the store is writing now, if `committing`.
+  commit_batch inflight;
+  bool committing = false;
+  bool store_available = true;
+  std::string store_error;
+  static inline const char* name = "coordinator";
+};
+
+using coordinator_self = caf::stateful_actor<coordinator_state>;
+
+/// The single owner of workers, streams and assignments. Every change goes
+/// through its mailbox, so requests never race. A change is applied in
+/// memory at once (later requests see it), written by the store actor in a
+/// group commit, and acknowledged only after that commit; a failed commit
+/// rolls the memory back and fails the waiting requests.
+///
+/// Protocol (each request may also fail with an errc error):
+/// - (register_atom, registration) -> register_reply
+/// - (heartbeat_atom, heartbeat) -> heartbeat_reply
+/// - (assign_atom, assign_request) -> assign_reply
+/// - (release_atom, release_request) -> release_reply
+/// - (deregister_atom, std::string) -> deregister_reply
+/// - (expire_atom, std::vector<liveness>) -> failure_report
+/// - (fail_atom, std::string) -> failure_report
+/// - (apply_atom, std::vector<stream_move>) -> rebalance_report
+/// - (put_atom, std::vector<stream_row>) -> catalog_result
+/// - (delete_atom, std::int64_t) -> std::string (the former owner)
+/// - (get_atom, workers_atom) -> std::vector<worker_view>
+/// - (get_atom, worker_atom, std::string) -> worker_view
+/// - (get_atom, assignments_atom) -> std::vector<assignment_row>
+/// - (get_atom, streams_atom, std::uint64_t offset, std::uint64_t limit)
+///   -> stream_page
+/// - (get_atom, summary_atom) -> cluster_summary
+/// - (liveness_atom) -> std::vector<liveness>
+/// - (loads_atom) -> std::vector<worker_load>
+/// - (update_atom, role, caf::actor): a peer was respawned
+caf::behavior coordinator_actor(coordinator_self* self, settings config,
+                          peers handles);
+
+} // namespace orchestrator

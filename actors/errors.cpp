@@ -1,0 +1,57 @@
+#include "actors/errors.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
+#include <caf/sec.hpp>
+
+namespace orchestrator {
+
+const char* to_string(errc code) {
+  switch (code) {
+    case errc::unknown_worker:
+      return "unknown_worker";
+    case errc::worker_dead:
+      return "worker_dead";
+    case errc::unknown_stream:
+      return "unknown_stream";
+    case errc::stale_epoch:
+      return "stale_epoch";
+    case errc::invalid_request:
+      return "invalid_request";
+    case errc::store_unavailable:
+      return "store_unavailable";
+    case errc::not_ready:
+      return "not_ready";
+    case errc::unavailable:
+      return "unavailable";
+  }
+  return "unknown_error";
+}
+
+caf::error make_error(errc code, std::string text) {
+  return caf::error{static_cast<std::uint8_t>(code),
+                    error_category,
+                    caf::make_message(std::move(text))};
+}
+
+bool is(const caf::error& err, errc code) {
+  return err.category() == error_category
+         && err.code() == static_cast<std::uint8_t>(code);
+}
+
+std::string describe(const caf::error& err) {
+  if (err.category() == error_category) {
+    const auto& context = err.context();
+    if (context.size() == 1 && context.match_element<std::string>(0))
+      return context.get_as<std::string>(0);
+    return to_string(static_cast<errc>(err.code()));
+  }
+  if (err == caf::sec::request_timeout)
+    return "the request timed out inside the orchestrator";
+  if (err == caf::sec::request_receiver_down)
+    return "the component handling the request stopped before replying";
+  return caf::to_string(err);
+}
+
+} // namespace orchestrator

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace orchestrator {
+
+/// Errors that actors of the orchestrator return to their requesters.
+enum class errc : std::uint8_t {
+  /// The named worker is not registered.
+  unknown_worker = 1,
+  /// The named worker was declared dead and must register again.
+  worker_dead,
+  /// The named stream is not in the catalogue.
+  unknown_stream,
+  /// A request names an epoch older than the current assignment.
+  stale_epoch,
+  /// A request is well-formed but violates a rule of the state.
+  invalid_request,
+  /// The durable store rejected or failed a write; nothing was applied.
+  store_unavailable,
+  /// The state is still being loaded from the store.
+  not_ready,
+  /// The requested feature needs an optional module that is not running.
+  unavailable,
+};
+
+/// The error category of `errc` values.
+inline constexpr caf::atom_value error_category = caf::atom("orch");
+
+/// Returns the name of `code`, such as "unknown_worker".
+const char* to_string(errc code);
+
+/// Builds an error of the orchestrator's category with a human-readable text.
+caf::error make_error(errc code, std::string text);
+
+/// Returns true if `err` belongs to the orchestrator's category and is `code`.
+bool is(const caf::error& err, errc code);
+
+/// Returns the human-readable text of `err`: the text given to make_error for
+/// our own errors, CAF's rendering otherwise.
+std::string describe(const caf::error& err);
+
+} // namespace orchestrator

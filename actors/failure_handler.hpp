@@ -1,0 +1,37 @@
+#pragma once
+
+#include "actors/config.hpp"
+#include "actors/peers.hpp"
+#include "modules/failure/failure_detector.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <memory>
+
+namespace orchestrator {
+
+struct failure_handler_state {
+  std::shared_ptr<failure_detector> detector;
+  settings config;
+  peers handles;
+  /// True while a check runs, so checks never overlap.
+  bool check_running = false;
+  static inline const char* name = "failure_handler";
+};
+
+using failure_handler_self = caf::stateful_actor<failure_handler_state>;
+
+/// Decides which workers are dead. Every heartbeat_check_interval it reads
+/// the last heartbeat of each active worker from the coordinator, asks its
+/// detector for verdicts and sends them to the coordinator, which frees and
+/// reassigns the streams of each worker that is still silent.
+///
+/// Protocol:
+/// - (fail_atom, std::string server_id) -> failure_report: an operator
+///   declares a worker failed
+/// - (update_atom, role, caf::actor): a peer was respawned
+caf::behavior failure_handler_actor(failure_handler_self* self,
+                                    settings config, peers handles,
+                                    std::shared_ptr<failure_detector> detector);
+
+} // namespace orchestrator

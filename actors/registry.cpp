@@ -1,0 +1,750 @@
+#include "actors/registry.hpp"
+
+#include "actors/errors.hpp"
+
+#include <algorithm>
+#include <queue>
+#include <tuple>
+
+namespace orchestrator {
+
+namespace {
+
+change make_change(change_kind kind) {
+  change result;
+  result.kind = kind;
+  return result;
+}
+
+} // namespace
+
+void journal::append(journal&& later) {
+  redo.insert(redo.end(), std::make_move_iterator(later.redo.begin()),
+              std::make_move_iterator(later.redo.end()));
+  undo.insert(undo.end(), std::make_move_iterator(later.undo.begin()),
+              std::make_move_iterator(later.undo.end()));
+}
+
+// -- journaled primitives -----------------------------------------------------
+
+void registry::record(change redo) {
+  journal_.undo.push_back(inverse_of(redo));
+  apply(redo);
+  journal_.redo.push_back(std::move(redo));
+}
+
+change registry::inverse_of(const change& redo) const {
+  switch (redo.kind) {
+    case change_kind::put_worker:
+    case change_kind::erase_worker: {
+      auto i = workers_.find(redo.worker.server_id);
+      if (i == workers_.end()) {
+        auto result = make_change(change_kind::erase_worker);
+        result.worker.server_id = redo.worker.server_id;
+        return result;
+      }
+      auto result = make_change(change_kind::put_worker);
+      result.worker = i->second.row;
+      return result;
+    }
+    case change_kind::put_assignment:
+    case change_kind::erase_assignment: {
+      auto i = streams_.find(redo.assignment.stream_id);
+      if (i == streams_.end() || i->second.owner.empty()) {
+        auto result = make_change(change_kind::erase_assignment);
+        result.assignment.stream_id = redo.assignment.stream_id;
+        return result;
+      }
+      auto result = make_change(change_kind::put_assignment);
+      result.assignment = assignment_row{i->first, i->second.owner,
+                                         i->second.epoch,
+                                         i->second.assigned_at_ms};
+      return result;
+    }
+    case change_kind::put_stream:
+    case change_kind::erase_stream: {
+      auto i = streams_.find(redo.stream.id);
+      if (i == streams_.end()) {
+        auto result = make_change(change_kind::erase_stream);
+        result.stream.id = redo.stream.id;
+        return result;
+      }
+      auto result = make_change(change_kind::put_stream);
+      result.stream = i->second.row;
+      return result;
+    }
+    case change_kind::set_epoch: {
+      auto result = make_change(change_kind::set_epoch);
+      result.epoch = epoch_;
+      return result;
+    }
+  }
+  return redo;
+}
+
+void registry::apply(const change& c) {
+  switch (c.kind) {
+    case change_kind::put_worker: {
+      auto [i, added] = workers_.try_emplace(c.worker.server_id);
+      i->second.row = c.worker;
+      if (added)
+        i->second.last_seen_steady_ms = now_.steady_ms;
+      break;
+    }
+    case change_kind::erase_worker:
+      // Callers free a worker's streams before erasing it.
+      workers_.erase(c.worker.server_id);
+      break;
+    case change_kind::put_assignment: {
+      auto& entry = streams_.at(c.assignment.stream_id);
+      if (!entry.owner.empty() && entry.owner != c.assignment.server_id) {
+        auto& old_owner = workers_.at(entry.owner);
+        old_owner.streams.erase(c.assignment.stream_id);
+        old_owner.unannounced.erase(c.assignment.stream_id);
+      }
+      entry.owner = c.assignment.server_id;
+      entry.epoch = c.assignment.epoch;
+      entry.assigned_at_ms = c.assignment.assigned_at_ms;
+      workers_.at(entry.owner).streams.insert(c.assignment.stream_id);
+      free_.erase(c.assignment.stream_id);
+      waiting_.erase(c.assignment.stream_id);
+      break;
+    }
+    case change_kind::erase_assignment: {
+      auto& entry = streams_.at(c.assignment.stream_id);
+      if (entry.owner.empty())
+        break;
+      auto& owner = workers_.at(entry.owner);
+      owner.streams.erase(c.assignment.stream_id);
+      owner.unannounced.erase(c.assignment.stream_id);
+      entry.owner.clear();
+      entry.epoch = 0;
+      entry.assigned_at_ms = 0;
+      free_.insert(c.assignment.stream_id);
+      break;
+    }
+    case change_kind::put_stream: {
+      auto [i, added] = streams_.try_emplace(c.stream.id);
+      i->second.row = c.stream;
+      if (added)
+        free_.insert(c.stream.id);
+      break;
+    }
+    case change_kind::erase_stream:
+      // Callers unassign a stream before erasing it.
+      free_.erase(c.stream.id);
+      waiting_.erase(c.stream.id);
+      streams_.erase(c.stream.id);
+      break;
+    case change_kind::set_epoch:
+      epoch_ = c.epoch;
+      break;
+  }
+}
+
+void registry::put_worker(const worker_row& row) {
+  auto c = make_change(change_kind::put_worker);
+  c.worker = row;
+  record(std::move(c));
+}
+
+void registry::assign_stream(std::int64_t stream_id,
+                             const std::string& server_id, instant now) {
+  auto next = make_change(change_kind::set_epoch);
+  next.epoch = epoch_ + 1;
+  record(std::move(next));
+
+  auto c = make_change(change_kind::put_assignment);
+  c.assignment = assignment_row{stream_id, server_id, epoch_, now.wall_ms};
+  record(std::move(c));
+}
+
+void registry::unassign_stream(std::int64_t stream_id) {
+  auto c = make_change(change_kind::erase_assignment);
+  c.assignment.stream_id = stream_id;
+  record(std::move(c));
+}
+
+std::uint64_t registry::free_all(worker& w) {
+  // Copy first: unassign_stream() erases from w.streams while we iterate.
+  std::vector<std::int64_t> owned(w.streams.begin(), w.streams.end());
+  for (auto id : owned) {
+    unassign_stream(id);
+    free_.erase(id);
+    waiting_.insert(id);
+  }
+  w.unannounced.clear();
+  return owned.size();
+}
+
+// -- loading and journal ------------------------------------------------------
+
+std::size_t registry::load(const store_snapshot& snapshot, instant now) {
+  now_ = now;
+  workers_.clear();
+  streams_.clear();
+  free_.clear();
+  waiting_.clear();
+  journal_ = journal{};
+  epoch_ = snapshot.epoch;
+
+  for (const auto& row : snapshot.workers) {
+    auto& w = workers_[row.server_id];
+    w.row = row;
+    w.last_seen_steady_ms = now.steady_ms;
+  }
+  for (const auto& row : snapshot.streams) {
+    streams_[row.id].row = row;
+    free_.insert(row.id);
+  }
+
+  std::size_t repairs = 0;
+  for (const auto& row : snapshot.assignments) {
+    epoch_ = std::max(epoch_, row.epoch);
+    auto stream = streams_.find(row.stream_id);
+    auto owner = workers_.find(row.server_id);
+    bool valid = stream != streams_.end() && owner != workers_.end()
+                 && owner->second.row.state == worker_state::active;
+    if (!valid) {
+      // The stream may be missing from the catalogue, so the repair is
+      // written as a raw journal entry rather than through unassign_stream().
+      auto fix = make_change(change_kind::erase_assignment);
+      fix.assignment.stream_id = row.stream_id;
+      journal_.redo.push_back(fix);
+      ++repairs;
+      continue;
+    }
+    stream->second.owner = row.server_id;
+    stream->second.epoch = row.epoch;
+    stream->second.assigned_at_ms = row.assigned_at_ms;
+    owner->second.streams.insert(row.stream_id);
+    free_.erase(row.stream_id);
+  }
+
+  // A capacity can only shrink through register_worker(), which frees the
+  // surplus, so an over-full worker here means the rows were edited by hand.
+  for (auto& [id, w] : workers_) {
+    while (w.streams.size() > w.row.max_streams) {
+      auto last = *w.streams.rbegin();
+      unassign_stream(last);
+      free_.erase(last);
+      waiting_.insert(last);
+      ++repairs;
+    }
+  }
+  // The repairs were recorded against the loaded state, so undoing them is
+  // never needed: a failed write of repairs is simply retried at next load.
+  journal_.undo.clear();
+  return repairs;
+}
+
+journal registry::take_journal() {
+  journal result;
+  std::swap(result, journal_);
+  return result;
+}
+
+void registry::rollback(const journal& changes) {
+  for (auto i = changes.undo.rbegin(); i != changes.undo.rend(); ++i)
+    apply(*i);
+}
+
+// -- worker operations --------------------------------------------------------
+
+registry::worker* registry::find_active(const std::string& server_id) {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end() || i->second.row.state != worker_state::active)
+    return nullptr;
+  return &i->second;
+}
+
+caf::error registry::lookup_error(const std::string& server_id) const {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return make_error(errc::unknown_worker,
+                      "Instance " + server_id
+                        + " not found; register it with POST /register");
+  return make_error(errc::worker_dead,
+                    "Instance " + server_id
+                      + " was declared dead and its streams were reassigned; "
+                        "register again with POST /register");
+}
+
+std::vector<stream_lease> registry::leases_of(const worker& w) const {
+  std::vector<stream_lease> result;
+  result.reserve(w.streams.size());
+  for (auto id : w.streams)
+    result.push_back(stream_lease{id, streams_.at(id).epoch});
+  return result;
+}
+
+caf::expected<register_reply>
+registry::register_worker(const registration& request, instant now) {
+  now_ = now;
+  register_reply reply;
+  reply.max_streams = request.max_streams;
+
+  auto i = workers_.find(request.server_id);
+  worker_row row;
+  if (i == workers_.end()) {
+    row.server_id = request.server_id;
+    row.registered_at_ms = now.wall_ms;
+  } else {
+    reply.reregistration = true;
+    row = i->second.row;
+    // A dead worker lost its streams when it was declared dead; it starts
+    // over with a new registration time.
+    if (row.state == worker_state::dead)
+      row.registered_at_ms = now.wall_ms;
+  }
+  row.ip = request.ip;
+  row.port = request.port;
+  row.max_streams = request.max_streams;
+  row.state = worker_state::active;
+  row.last_heartbeat_ms = now.wall_ms;
+  put_worker(row);
+
+  auto& w = workers_.at(request.server_id);
+  w.last_seen_steady_ms = now.steady_ms;
+
+  // Shrunken capacity: give up the most recently assigned streams, because
+  // the older ones have been captured longest and are most worth keeping.
+  if (w.streams.size() > w.row.max_streams) {
+    std::vector<std::pair<std::uint64_t, std::int64_t>> by_epoch;
+    for (auto id : w.streams)
+      by_epoch.emplace_back(streams_.at(id).epoch, id);
+    std::sort(by_epoch.rbegin(), by_epoch.rend());
+    auto surplus = w.streams.size() - w.row.max_streams;
+    for (std::size_t k = 0; k < surplus; ++k) {
+      auto id = by_epoch[k].second;
+      unassign_stream(id);
+      free_.erase(id);
+      waiting_.insert(id);
+      reply.freed_streams.push_back(id);
+    }
+    std::sort(reply.freed_streams.begin(), reply.freed_streams.end());
+  }
+
+  place_waiting(now);
+  reply.owned = leases_of(workers_.at(request.server_id));
+  return reply;
+}
+
+caf::expected<heartbeat_reply>
+registry::record_heartbeat(const heartbeat& request, instant now) {
+  now_ = now;
+  auto* w = find_active(request.server_id);
+  if (w == nullptr)
+    return lookup_error(request.server_id);
+
+  w->last_seen_steady_ms = now.steady_ms;
+  w->row.last_heartbeat_ms = now.wall_ms;
+  w->row.reported_status = request.reported_status;
+  w->reported_count = request.reported_count;
+  return heartbeat_reply{leases_of(*w)};
+}
+
+caf::expected<assign_reply> registry::assign(const assign_request& request,
+                                             instant now) {
+  now_ = now;
+  auto* w = find_active(request.server_id);
+  if (w == nullptr)
+    return lookup_error(request.server_id);
+
+  assign_reply reply;
+  auto room = w->row.max_streams > w->streams.size()
+                ? w->row.max_streams - w->streams.size()
+                : 0;
+  auto wanted = std::min<std::size_t>(request.requested_count, room);
+  std::vector<std::int64_t> taken;
+  for (auto* pool : {&waiting_, &free_}) {
+    while (taken.size() < wanted && !pool->empty()) {
+      auto id = *pool->begin();
+      assign_stream(id, request.server_id, now);
+      taken.push_back(id);
+    }
+  }
+
+  // Streams placed on the worker earlier are listed too: clients that read
+  // only `assigned_streams` would never capture them otherwise.
+  std::set<std::int64_t> listed(w->unannounced);
+  listed.insert(taken.begin(), taken.end());
+  w->unannounced.clear();
+  reply.assigned.assign(listed.begin(), listed.end());
+
+  if (!reply.assigned.empty())
+    reply.outcome = assign_outcome::assigned;
+  else if (room == 0)
+    reply.outcome = assign_outcome::no_capacity;
+  else
+    reply.outcome = assign_outcome::no_streams;
+  reply.owned = leases_of(*w);
+  return reply;
+}
+
+caf::expected<release_reply> registry::release(const release_request& request,
+                                               instant now) {
+  now_ = now;
+  auto* w = find_active(request.server_id);
+  if (w == nullptr)
+    return lookup_error(request.server_id);
+
+  // Check every named epoch before changing anything, so a rejected request
+  // leaves no trace.
+  for (const auto& lease : request.epochs) {
+    if (w->streams.count(lease.stream_id) == 0)
+      continue;
+    auto current = streams_.at(lease.stream_id).epoch;
+    if (lease.epoch < current)
+      return make_error(errc::stale_epoch,
+                        "stream " + std::to_string(lease.stream_id)
+                          + " was reassigned: epoch "
+                          + std::to_string(lease.epoch) + " is older than "
+                          + std::to_string(current)
+                          + "; nothing was released, retry with the epochs "
+                            "from the latest reply");
+    if (lease.epoch > current)
+      return make_error(errc::invalid_request,
+                        "epoch " + std::to_string(lease.epoch)
+                          + " was never issued for stream "
+                          + std::to_string(lease.stream_id)
+                          + " (current epoch "
+                          + std::to_string(current)
+                          + "); nothing was released");
+  }
+
+  std::set<std::int64_t> requested(request.stream_ids.begin(),
+                                   request.stream_ids.end());
+  release_reply reply;
+  for (auto id : requested) {
+    if (w->streams.count(id) == 0)
+      continue;
+    unassign_stream(id);
+    reply.released.push_back(id);
+  }
+  reply.owned = leases_of(*w);
+  return reply;
+}
+
+caf::expected<deregister_reply>
+registry::deregister(const std::string& server_id, instant now) {
+  now_ = now;
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return lookup_error(server_id);
+
+  deregister_reply reply;
+  reply.freed_streams.assign(i->second.streams.begin(),
+                             i->second.streams.end());
+  free_all(i->second);
+  auto c = make_change(change_kind::erase_worker);
+  c.worker.server_id = server_id;
+  record(std::move(c));
+
+  auto before = waiting_.size();
+  place_waiting(now);
+  reply.reassigned = before - waiting_.size();
+  return reply;
+}
+
+failure_report registry::declare_dead(const std::vector<liveness>& verdicts,
+                                      instant now) {
+  now_ = now;
+  failure_report report;
+  for (const auto& verdict : verdicts) {
+    auto* w = find_active(verdict.server_id);
+    // A heartbeat that arrived after the verdict was made saves the worker.
+    if (w == nullptr || w->last_seen_steady_ms > verdict.last_seen_steady_ms)
+      continue;
+    auto row = w->row;
+    row.state = worker_state::dead;
+    put_worker(row);
+    report.streams_freed += free_all(*w);
+    report.dead_workers.push_back(verdict.server_id);
+  }
+  if (report.dead_workers.empty())
+    return report;
+
+  auto before = waiting_.size();
+  report.receivers = place_waiting(now);
+  report.streams_reassigned = before - waiting_.size();
+  return report;
+}
+
+caf::expected<failure_report>
+registry::declare_failed(const std::string& server_id, instant now) {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return lookup_error(server_id);
+  if (i->second.row.state == worker_state::dead)
+    return failure_report{};
+  return declare_dead({liveness{server_id, i->second.last_seen_steady_ms}},
+                      now);
+}
+
+std::vector<std::string> registry::place_waiting(instant now) {
+  now_ = now;
+  std::vector<std::string> receivers;
+  if (waiting_.empty())
+    return receivers;
+
+  // Least loaded first: lowest fill fraction, then fewest streams, then id
+  // for a deterministic order.
+  using candidate = std::tuple<double, std::size_t, std::string>;
+  std::priority_queue<candidate, std::vector<candidate>, std::greater<>> heap;
+  for (const auto& [id, w] : workers_) {
+    if (w.row.state != worker_state::active
+        || w.streams.size() >= w.row.max_streams)
+      continue;
+    heap.emplace(double(w.streams.size()) / w.row.max_streams,
+                 w.streams.size(), id);
+  }
+
+  std::set<std::string> touched;
+  while (!waiting_.empty() && !heap.empty()) {
+    auto [fill, count, id] = heap.top();
+    heap.pop();
+    auto stream_id = *waiting_.begin();
+    assign_stream(stream_id, id, now);
+    auto& w = workers_.at(id);
+    w.unannounced.insert(stream_id);
+    touched.insert(id);
+    if (w.streams.size() < w.row.max_streams)
+      heap.emplace(double(w.streams.size()) / w.row.max_streams,
+                   w.streams.size(), id);
+  }
+  receivers.assign(touched.begin(), touched.end());
+  return receivers;
+}
+
+std::uint64_t registry::apply_moves(const std::vector<stream_move>& moves,
+                                    instant now,
+                                    std::vector<std::string>& affected) {
+  now_ = now;
+  std::set<std::string> touched;
+  std::uint64_t applied = 0;
+  for (const auto& move : moves) {
+    auto stream = streams_.find(move.stream_id);
+    if (stream == streams_.end() || stream->second.owner != move.from
+        || stream->second.epoch != move.epoch || move.from == move.to)
+      continue;
+    auto* receiver = find_active(move.to);
+    if (receiver == nullptr
+        || receiver->streams.size() >= receiver->row.max_streams)
+      continue;
+    assign_stream(move.stream_id, move.to, now);
+    receiver->unannounced.insert(move.stream_id);
+    touched.insert(move.from);
+    touched.insert(move.to);
+    ++applied;
+  }
+  affected.assign(touched.begin(), touched.end());
+  return applied;
+}
+
+// -- catalogue ----------------------------------------------------------------
+
+catalog_update registry::put_streams(const std::vector<stream_row>& rows) {
+  catalog_update result;
+  for (const auto& row : rows) {
+    auto i = streams_.find(row.id);
+    if (i != streams_.end() && i->second.row.url == row.url
+        && i->second.row.name == row.name
+        && i->second.row.metadata == row.metadata)
+      continue;
+    if (i == streams_.end())
+      ++result.created;
+    else
+      ++result.updated;
+    auto c = make_change(change_kind::put_stream);
+    c.stream = row;
+    record(std::move(c));
+  }
+  return result;
+}
+
+caf::expected<std::string> registry::erase_stream(std::int64_t stream_id) {
+  auto i = streams_.find(stream_id);
+  if (i == streams_.end())
+    return make_error(errc::unknown_stream,
+                      "stream " + std::to_string(stream_id)
+                        + " is not in the catalogue");
+  auto owner = i->second.owner;
+  if (!owner.empty())
+    unassign_stream(stream_id);
+  auto c = make_change(change_kind::erase_stream);
+  c.stream.id = stream_id;
+  record(std::move(c));
+  return owner;
+}
+
+std::size_t registry::forget_dead(std::int64_t cutoff_wall_ms) {
+  std::vector<std::string> expired;
+  for (const auto& [id, w] : workers_)
+    if (w.row.state == worker_state::dead
+        && w.row.last_heartbeat_ms < cutoff_wall_ms)
+      expired.push_back(id);
+  for (const auto& id : expired) {
+    auto c = make_change(change_kind::erase_worker);
+    c.worker.server_id = id;
+    record(std::move(c));
+  }
+  return expired.size();
+}
+
+// -- queries ------------------------------------------------------------------
+
+worker_view registry::view_of(const worker& w, instant now) const {
+  worker_view view;
+  view.row = w.row;
+  view.stream_count = static_cast<std::uint32_t>(w.streams.size());
+  view.reported_count = w.reported_count;
+  view.heartbeat_age_ms = now.steady_ms - w.last_seen_steady_ms;
+  view.owned = leases_of(w);
+  return view;
+}
+
+std::vector<worker_view> registry::list_workers(instant now) const {
+  std::vector<worker_view> result;
+  result.reserve(workers_.size());
+  for (const auto& [id, w] : workers_) {
+    result.push_back(view_of(w, now));
+    result.back().owned.clear();
+  }
+  // Newest registration first, as the Python server listed them.
+  std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) {
+    return std::tie(b.row.registered_at_ms, a.row.server_id)
+           < std::tie(a.row.registered_at_ms, b.row.server_id);
+  });
+  return result;
+}
+
+caf::expected<worker_view>
+registry::find_worker(const std::string& server_id, instant now) const {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return lookup_error(server_id);
+  return view_of(i->second, now);
+}
+
+std::vector<stream_lease>
+registry::owned_by(const std::string& server_id) const {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return {};
+  return leases_of(i->second);
+}
+
+std::vector<assignment_row> registry::list_assignments() const {
+  std::vector<assignment_row> result;
+  for (const auto& [id, entry] : streams_)
+    if (!entry.owner.empty())
+      result.push_back(
+        assignment_row{id, entry.owner, entry.epoch, entry.assigned_at_ms});
+  std::sort(result.begin(), result.end(),
+            [](const auto& a, const auto& b) { return a.stream_id < b.stream_id; });
+  return result;
+}
+
+stream_page registry::list_streams(std::uint64_t offset,
+                                   std::uint64_t limit) const {
+  std::vector<std::int64_t> ids;
+  ids.reserve(streams_.size());
+  for (const auto& entry : streams_)
+    ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
+
+  stream_page page;
+  page.total = ids.size();
+  for (auto k = offset; k < ids.size() && k < offset + limit; ++k) {
+    const auto& entry = streams_.at(ids[k]);
+    stream_view view;
+    view.row = entry.row;
+    view.assigned = !entry.owner.empty();
+    if (view.assigned)
+      view.assignment = assignment_row{ids[k], entry.owner, entry.epoch,
+                                       entry.assigned_at_ms};
+    page.streams.push_back(std::move(view));
+  }
+  return page;
+}
+
+cluster_summary registry::summary() const {
+  cluster_summary result;
+  result.workers_total = workers_.size();
+  for (const auto& [id, w] : workers_) {
+    if (w.row.state != worker_state::active)
+      continue;
+    ++result.workers_active;
+    result.total_capacity += w.row.max_streams;
+    result.current_load += w.streams.size();
+  }
+  result.streams_total = streams_.size();
+  result.streams_assigned = streams_.size() - free_.size() - waiting_.size();
+  result.streams_waiting = waiting_.size();
+  result.epoch = epoch_;
+  return result;
+}
+
+std::vector<liveness> registry::active_liveness() const {
+  std::vector<liveness> result;
+  for (const auto& [id, w] : workers_)
+    if (w.row.state == worker_state::active)
+      result.push_back(liveness{id, w.last_seen_steady_ms});
+  return result;
+}
+
+std::vector<worker_load> registry::active_loads() const {
+  std::vector<worker_load> result;
+  for (const auto& [id, w] : workers_)
+    if (w.row.state == worker_state::active)
+      result.push_back(worker_load{id, w.row.max_streams, leases_of(w)});
+  std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) {
+    return a.server_id < b.server_id;
+  });
+  return result;
+}
+
+std::string registry::check_invariants() const {
+  std::size_t owned_total = 0;
+  for (const auto& [id, w] : workers_) {
+    if (w.row.state == worker_state::dead && !w.streams.empty())
+      return "dead worker " + id + " owns streams";
+    if (w.streams.size() > w.row.max_streams)
+      return "worker " + id + " owns more than max_streams";
+    for (auto stream_id : w.streams) {
+      auto i = streams_.find(stream_id);
+      if (i == streams_.end())
+        return "worker " + id + " owns unknown stream "
+               + std::to_string(stream_id);
+      if (i->second.owner != id)
+        return "stream " + std::to_string(stream_id) + " listed by " + id
+               + " but owned by '" + i->second.owner + "'";
+    }
+    for (auto stream_id : w.unannounced)
+      if (w.streams.count(stream_id) == 0)
+        return "worker " + id + " has an unannounced stream it does not own";
+    owned_total += w.streams.size();
+  }
+  std::size_t assigned = 0;
+  for (const auto& [id, entry] : streams_) {
+    auto pooled = free_.count(id) + waiting_.count(id);
+    if (entry.owner.empty() ? pooled != 1 : pooled != 0)
+      return "stream " + std::to_string(id) + " is in the wrong pool";
+    if (entry.owner.empty())
+      continue;
+    ++assigned;
+    auto owner = workers_.find(entry.owner);
+    if (owner == workers_.end() || owner->second.streams.count(id) == 0)
+      return "stream " + std::to_string(id) + " has an owner that lacks it";
+    if (entry.epoch == 0 || entry.epoch > epoch_)
+      return "stream " + std::to_string(id) + " has an invalid epoch";
+  }
+  if (assigned != owned_total)
+    return "assignment count mismatch";
+  if (free_.size() + waiting_.size() + assigned != streams_.size())
+    return "pool sizes do not add up";
+  return {};
+}
+
+} // namespace orchestrator

@@ -1,0 +1,181 @@
+#pragma once
+
+#include "actors/types.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace orchestrator {
+
+/// Changes made by registry operations since the last take_journal(): `redo`
+/// is what the store must write, `undo` restores the previous state when
+/// applied in reverse order.
+struct journal {
+  std::vector<change> redo;
+  std::vector<change> undo;
+
+  bool empty() const {
+    return redo.empty();
+  }
+
+  /// Appends `later`, which must have been recorded after this journal.
+  void append(journal&& later);
+};
+
+/// Result of adding or updating catalogue entries.
+struct catalog_update {
+  std::uint64_t created = 0;
+  std::uint64_t updated = 0;
+};
+
+/// The single owner of workers, streams and assignments: every rule about who
+/// owns which stream is enforced here. Plain synchronous C++ with the clock
+/// passed in, so the coordinator actor owns one and tests drive it directly.
+///
+/// Every mutation is journaled; the caller persists take_journal().redo before
+/// it acknowledges anything, and calls rollback() if the write fails.
+/// Heartbeat times are deliberately not journaled: after a restart every
+/// worker gets a fresh grace period instead.
+class registry {
+public:
+  /// Replaces the whole state with `snapshot`. Active workers start a fresh
+  /// heartbeat grace period at `now`. Rows that break a rule (an assignment
+  /// to an unknown stream or a dead worker, more streams than capacity) are
+  /// repaired, and the repairs are journaled. Returns the number of repairs.
+  std::size_t load(const store_snapshot& snapshot, instant now);
+
+  /// Registers a new worker or updates a known one, keeping its streams. A
+  /// dead worker comes back empty. Waiting streams are placed afterwards, so
+  /// the new capacity is used at once.
+  caf::expected<register_reply> register_worker(const registration& request,
+                                                instant now);
+
+  caf::expected<heartbeat_reply> record_heartbeat(const heartbeat& request,
+                                                  instant now);
+
+  /// Gives the worker up to `requested_count` unassigned streams, waiting
+  /// ones first, within its free capacity.
+  caf::expected<assign_reply> assign(const assign_request& request,
+                                     instant now);
+
+  /// Releases the listed streams that the worker owns and ignores the rest.
+  /// Rejects the whole request if it names an epoch older than the current
+  /// assignment of one of its streams.
+  caf::expected<release_reply> release(const release_request& request,
+                                       instant now);
+
+  /// Removes a worker; its streams are placed on other workers or wait.
+  caf::expected<deregister_reply> deregister(const std::string& server_id,
+                                             instant now);
+
+  /// Declares dead each listed worker that has not sent a heartbeat since
+  /// the time the verdict was based on, frees its streams and places them.
+  failure_report declare_dead(const std::vector<liveness>& verdicts,
+                              instant now);
+
+  /// Declares one worker dead regardless of its heartbeats (an operator's
+  /// decision).
+  caf::expected<failure_report> declare_failed(const std::string& server_id,
+                                               instant now);
+
+  /// Places waiting streams on active workers with free capacity, least
+  /// loaded first. Returns the workers that received streams.
+  std::vector<std::string> place_waiting(instant now);
+
+  /// Applies the moves that are still valid (same owner and epoch, receiver
+  /// active with room). Returns the number applied and fills `affected`.
+  std::uint64_t apply_moves(const std::vector<stream_move>& moves, instant now,
+                            std::vector<std::string>& affected);
+
+  /// Adds streams to the catalogue or updates their url, name and metadata.
+  catalog_update put_streams(const std::vector<stream_row>& rows);
+
+  /// Removes a stream from the catalogue, taking it from its owner. Returns
+  /// the former owner, empty if it had none.
+  caf::expected<std::string> erase_stream(std::int64_t stream_id);
+
+  /// Forgets dead workers whose last heartbeat is older than the cut-off.
+  std::size_t forget_dead(std::int64_t cutoff_wall_ms);
+
+  /// Returns and clears the changes recorded since the last call.
+  journal take_journal();
+
+  /// Restores the state before `changes`, which must be the most recent
+  /// changes applied. Not journaled.
+  void rollback(const journal& changes);
+
+  // -- queries ----------------------------------------------------------------
+
+  std::vector<worker_view> list_workers(instant now) const;
+  caf::expected<worker_view> find_worker(const std::string& server_id,
+                                         instant now) const;
+  std::vector<stream_lease> owned_by(const std::string& server_id) const;
+  std::vector<assignment_row> list_assignments() const;
+  stream_page list_streams(std::uint64_t offset, std::uint64_t limit) const;
+  cluster_summary summary() const;
+  std::vector<liveness> active_liveness() const;
+  std::vector<worker_load> active_loads() const;
+  std::uint64_t epoch() const {
+    return epoch_;
+  }
+
+  /// Checks every internal invariant and returns the first violation, empty
+  /// if there is none. Costs O(workers + streams); meant for tests.
+  std::string check_invariants() const;
+
+private:
+  struct worker {
+    worker_row row;
+    std::set<std::int64_t> streams;
+    /// Streams placed on the worker that no assign reply has listed yet.
+    std::set<std::int64_t> unannounced;
+    std::int64_t last_seen_steady_ms = 0;
+    std::int64_t reported_count = 0;
+  };
+
+  struct stream_entry {
+    stream_row row;
+    /// Empty when unassigned.
+    std::string owner;
+    std::uint64_t epoch = 0;
+    std::int64_t assigned_at_ms = 0;
+  };
+
+  // Journaled primitives: each records its inverse, then applies itself.
+  void record(change redo);
+  change inverse_of(const change& redo) const;
+  void apply(const change& c);
+
+  void put_worker(const worker_row& row);
+  void assign_stream(std::int64_t stream_id, const std::string& server_id,
+                     instant now);
+  void unassign_stream(std::int64_t stream_id);
+
+  /// Frees every stream of `w` into the waiting set; returns how many.
+  std::uint64_t free_all(worker& w);
+  worker* find_active(const std::string& server_id);
+  caf::error lookup_error(const std::string& server_id) const;
+  worker_view view_of(const worker& w, instant now) const;
+  std::vector<stream_lease> leases_of(const worker& w) const;
+
+  std::unordered_map<std::string, worker> workers_;
+  std::unordered_map<std::int64_t, stream_entry> streams_;
+  /// Unassigned streams available to assign requests, lowest id first.
+  std::set<std::int64_t> free_;
+  /// Unassigned streams taken from dead, removed or shrunken workers; they are
+  /// placed before any free stream.
+  std::set<std::int64_t> waiting_;
+  std::uint64_t epoch_ = 0;
+  /// The time of the operation in progress; new workers start their
+  /// heartbeat clock from it.
+  instant now_;
+  journal journal_;
+};
+
+} // namespace orchestrator

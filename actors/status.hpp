@@ -1,0 +1,27 @@
+#pragma once
+
+#include "actors/types.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <map>
+#include <string>
+
+namespace orchestrator {
+
+struct status_state {
+  std::map<std::string, role_status> roles;
+  static inline const char* name = "status";
+};
+
+using status_self = caf::stateful_actor<status_state>;
+
+/// Aggregates which variant each role runs and whether it is healthy, for
+/// /modules/status and /health. The supervisor feeds it.
+///
+/// Protocol:
+/// - (update_atom, role_status)
+/// - (get_atom, roles_atom) -> std::vector<role_status>
+caf::behavior status_actor(status_self* self);
+
+} // namespace orchestrator

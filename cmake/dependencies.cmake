@@ -1,0 +1,18 @@
+# Every dependency comes from a Debian package; nothing is downloaded here.
+find_package(Threads REQUIRED)
+
+# Debian's CAF 0.17 ships neither a CMake config nor a pkg-config file, so the
+# imported targets are defined here.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY NAMES caf_core REQUIRED)
+add_library(CAF::core SHARED IMPORTED)
+set_target_properties(CAF::core PROPERTIES
+  IMPORTED_LOCATION "${CAF_CORE_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}"
+  INTERFACE_LINK_LIBRARIES Threads::Threads)
+
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(spdlog 1.10 REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
+find_package(CLI11 2.1 REQUIRED)
+find_package(SQLite3 REQUIRED)

@@ -1,0 +1,25 @@
+#pragma once
+
+#include "modules/failure/failure_detector.hpp"
+
+namespace orchestrator {
+
+/// Declares a worker dead once it has been silent for longer than a fixed
+/// timeout (HEARTBEAT_TIMEOUT).
+class timeout_detector final : public failure_detector {
+public:
+  explicit timeout_detector(std::int64_t timeout_ms) : timeout_ms_(timeout_ms) {
+  }
+
+  std::string name() const override {
+    return "basic";
+  }
+
+  std::vector<liveness> verdicts(const std::vector<liveness>& workers,
+                                 std::int64_t now_steady_ms) override;
+
+private:
+  std::int64_t timeout_ms_;
+};
+
+} // namespace orchestrator

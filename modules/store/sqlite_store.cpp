@@ -1,0 +1,321 @@
+#include "modules/store/sqlite_store.hpp"
+
+#include "actors/errors.hpp"
+
+#include <sqlite3.h>
+
+namespace orchestrator {
+
+namespace {
+
+// Table names follow the Python orchestrator's PostgreSQL schema, so one
+// vocabulary describes both stores. Times are milliseconds since the epoch.
+constexpr const char* schema_sql = R"sql(
+CREATE TABLE IF NOT EXISTS orchestrator_instances (
+  server_id       TEXT PRIMARY KEY,
+  ip              TEXT NOT NULL,
+  port            INTEGER NOT NULL,
+  max_streams     INTEGER NOT NULL,
+  status          TEXT NOT NULL,
+  registered_at   INTEGER NOT NULL,
+  last_heartbeat  INTEGER NOT NULL,
+  reported_status TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS orchestrator_stream_assignments (
+  stream_id   INTEGER PRIMARY KEY,
+  server_id   TEXT NOT NULL,
+  epoch       INTEGER NOT NULL,
+  assigned_at INTEGER NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'active'
+);
+CREATE INDEX IF NOT EXISTS orchestrator_stream_assignments_server
+  ON orchestrator_stream_assignments (server_id);
+CREATE TABLE IF NOT EXISTS streams (
+  id       INTEGER PRIMARY KEY,
+  url      TEXT NOT NULL,
+  name     TEXT NOT NULL,
+  metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS orchestrator_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO orchestrator_meta (key, value) VALUES ('schema_version', 1);
+INSERT OR IGNORE INTO orchestrator_meta (key, value) VALUES ('epoch', 0);
+)sql";
+
+const char* text_column(sqlite3_stmt* stmt, int column) {
+  auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+  return text != nullptr ? text : "";
+}
+
+/// Finalizes a statement when it goes out of scope.
+struct statement_guard {
+  sqlite3_stmt* stmt = nullptr;
+  ~statement_guard() {
+    sqlite3_finalize(stmt);
+  }
+};
+
+} // namespace
+
+struct sqlite_store::statements {
+  sqlite3_stmt* put_worker = nullptr;
+  sqlite3_stmt* erase_worker = nullptr;
+  sqlite3_stmt* put_assignment = nullptr;
+  sqlite3_stmt* erase_assignment = nullptr;
+  sqlite3_stmt* put_stream = nullptr;
+  sqlite3_stmt* erase_stream = nullptr;
+  sqlite3_stmt* set_epoch = nullptr;
+
+  ~statements() {
+    for (auto* stmt : {put_worker, erase_worker, put_assignment,
+                       erase_assignment, put_stream, erase_stream, set_epoch})
+      sqlite3_finalize(stmt);
+  }
+};
+
+caf::expected<std::unique_ptr<sqlite_store>>
+sqlite_store::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  auto rc = sqlite3_open_v2(path.c_str(), &db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                              | SQLITE_OPEN_NOMUTEX,
+                            nullptr);
+  if (rc != SQLITE_OK) {
+    std::string text = "cannot open SQLite database " + path + ": "
+                       + (db != nullptr ? sqlite3_errmsg(db)
+                                        : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return make_error(errc::store_unavailable, std::move(text));
+  }
+  std::unique_ptr<sqlite_store> result{new sqlite_store(db, path)};
+  // Another process holding the file gets a few seconds before we fail.
+  sqlite3_busy_timeout(db, 5000);
+  for (auto* pragma : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;"})
+    if (auto err = result->exec(pragma))
+      return err;
+  if (auto err = result->exec(schema_sql))
+    return err;
+  if (auto err = result->prepare_statements())
+    return err;
+  return result;
+}
+
+sqlite_store::sqlite_store(sqlite3* db, std::string path)
+  : db_(db), path_(std::move(path)) {
+}
+
+sqlite_store::~sqlite_store() {
+  statements_.reset();
+  sqlite3_close(db_);
+}
+
+std::string sqlite_store::describe() const {
+  return "sqlite:" + path_;
+}
+
+caf::error sqlite_store::failure(const char* what) const {
+  return make_error(errc::store_unavailable,
+                    std::string{what} + " failed on " + path_ + ": "
+                      + sqlite3_errmsg(db_));
+}
+
+caf::error sqlite_store::exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) == SQLITE_OK)
+    return caf::none;
+  std::string text = "SQLite statement failed on " + path_ + ": "
+                     + (message != nullptr ? message : "unknown error");
+  sqlite3_free(message);
+  return make_error(errc::store_unavailable, std::move(text));
+}
+
+caf::error sqlite_store::prepare_statements() {
+  statements_ = std::make_unique<statements>();
+  struct entry {
+    sqlite3_stmt** target;
+    const char* sql;
+  };
+  const entry entries[] = {
+    {&statements_->put_worker,
+     "INSERT INTO orchestrator_instances (server_id, ip, port, max_streams, "
+     "status, registered_at, last_heartbeat, reported_status) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+     "ON CONFLICT (server_id) DO UPDATE SET ip = ?2, port = ?3, "
+     "max_streams = ?4, status = ?5, registered_at = ?6, "
+     "last_heartbeat = ?7, reported_status = ?8"},
+    {&statements_->erase_worker,
+     "DELETE FROM orchestrator_instances WHERE server_id = ?1"},
+    {&statements_->put_assignment,
+     "INSERT INTO orchestrator_stream_assignments (stream_id, server_id, "
+     "epoch, assigned_at, status) VALUES (?1, ?2, ?3, ?4, 'active') "
+     "ON CONFLICT (stream_id) DO UPDATE SET server_id = ?2, epoch = ?3, "
+     "assigned_at = ?4, status = 'active'"},
+    {&statements_->erase_assignment,
+     "DELETE FROM orchestrator_stream_assignments WHERE stream_id = ?1"},
+    {&statements_->put_stream,
+     "INSERT INTO streams (id, url, name, metadata) VALUES (?1, ?2, ?3, ?4) "
+     "ON CONFLICT (id) DO UPDATE SET url = ?2, name = ?3, metadata = ?4"},
+    {&statements_->erase_stream, "DELETE FROM streams WHERE id = ?1"},
+    {&statements_->set_epoch,
+     "UPDATE orchestrator_meta SET value = ?1 WHERE key = 'epoch'"},
+  };
+  for (const auto& e : entries)
+    if (sqlite3_prepare_v2(db_, e.sql, -1, e.target, nullptr) != SQLITE_OK)
+      return failure("preparing a statement");
+  return caf::none;
+}
+
+caf::expected<store_snapshot> sqlite_store::load() {
+  store_snapshot result;
+  auto query = [this](const char* sql, auto&& on_row) -> caf::error {
+    statement_guard guard;
+    if (sqlite3_prepare_v2(db_, sql, -1, &guard.stmt, nullptr) != SQLITE_OK)
+      return failure("preparing a query");
+    int rc;
+    while ((rc = sqlite3_step(guard.stmt)) == SQLITE_ROW)
+      on_row(guard.stmt);
+    if (rc != SQLITE_DONE)
+      return failure("reading the store");
+    return caf::none;
+  };
+
+  auto err = query(
+    "SELECT server_id, ip, port, max_streams, status, registered_at, "
+    "last_heartbeat, reported_status FROM orchestrator_instances",
+    [&](sqlite3_stmt* s) {
+      worker_row row;
+      row.server_id = text_column(s, 0);
+      row.ip = text_column(s, 1);
+      row.port = static_cast<std::uint16_t>(sqlite3_column_int(s, 2));
+      row.max_streams = static_cast<std::uint32_t>(sqlite3_column_int64(s, 3));
+      row.state = std::string{text_column(s, 4)} == "dead"
+                    ? worker_state::dead
+                    : worker_state::active;
+      row.registered_at_ms = sqlite3_column_int64(s, 5);
+      row.last_heartbeat_ms = sqlite3_column_int64(s, 6);
+      row.reported_status = text_column(s, 7);
+      result.workers.push_back(std::move(row));
+    });
+  if (err)
+    return err;
+
+  err = query("SELECT stream_id, server_id, epoch, assigned_at "
+              "FROM orchestrator_stream_assignments",
+              [&](sqlite3_stmt* s) {
+                assignment_row row;
+                row.stream_id = sqlite3_column_int64(s, 0);
+                row.server_id = text_column(s, 1);
+                row.epoch = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+                row.assigned_at_ms = sqlite3_column_int64(s, 3);
+                result.assignments.push_back(std::move(row));
+              });
+  if (err)
+    return err;
+
+  err = query("SELECT id, url, name, metadata FROM streams",
+              [&](sqlite3_stmt* s) {
+                stream_row row;
+                row.id = sqlite3_column_int64(s, 0);
+                row.url = text_column(s, 1);
+                row.name = text_column(s, 2);
+                row.metadata = text_column(s, 3);
+                result.streams.push_back(std::move(row));
+              });
+  if (err)
+    return err;
+
+  err = query("SELECT value FROM orchestrator_meta WHERE key = 'epoch'",
+              [&](sqlite3_stmt* s) {
+                result.epoch
+                  = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+              });
+  if (err)
+    return err;
+  return result;
+}
+
+caf::error sqlite_store::write(const change& c) {
+  sqlite3_stmt* stmt = nullptr;
+  switch (c.kind) {
+    case change_kind::put_worker:
+      stmt = statements_->put_worker;
+      sqlite3_bind_text(stmt, 1, c.worker.server_id.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(stmt, 2, c.worker.ip.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_int(stmt, 3, c.worker.port);
+      sqlite3_bind_int64(stmt, 4, c.worker.max_streams);
+      sqlite3_bind_text(stmt, 5, to_string(c.worker.state), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(stmt, 6, c.worker.registered_at_ms);
+      sqlite3_bind_int64(stmt, 7, c.worker.last_heartbeat_ms);
+      sqlite3_bind_text(stmt, 8, c.worker.reported_status.c_str(), -1,
+                        SQLITE_STATIC);
+      break;
+    case change_kind::erase_worker:
+      stmt = statements_->erase_worker;
+      sqlite3_bind_text(stmt, 1, c.worker.server_id.c_str(), -1, SQLITE_STATIC);
+      break;
+    case change_kind::put_assignment:
+      stmt = statements_->put_assignment;
+      sqlite3_bind_int64(stmt, 1, c.assignment.stream_id);
+      sqlite3_bind_text(stmt, 2, c.assignment.server_id.c_str(), -1,
+                        SQLITE_STATIC);
+      sqlite3_bind_int64(stmt, 3, static_cast<sqlite3_int64>(c.assignment.epoch));
+      sqlite3_bind_int64(stmt, 4, c.assignment.assigned_at_ms);
+      break;
+    case change_kind::erase_assignment:
+      stmt = statements_->erase_assignment;
+      sqlite3_bind_int64(stmt, 1, c.assignment.stream_id);
+      break;
+    case change_kind::put_stream:
+      stmt = statements_->put_stream;
+      sqlite3_bind_int64(stmt, 1, c.stream.id);
+      sqlite3_bind_text(stmt, 2, c.stream.url.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(stmt, 3, c.stream.name.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(stmt, 4, c.stream.metadata.c_str(), -1, SQLITE_STATIC);
+      break;
+    case change_kind::erase_stream:
+      stmt = statements_->erase_stream;
+      sqlite3_bind_int64(stmt, 1, c.stream.id);
+      break;
+    case change_kind::set_epoch:
+      stmt = statements_->set_epoch;
+      sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(c.epoch));
+      break;
+  }
+  auto rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (rc != SQLITE_DONE)
+    return failure("writing a change");
+  return caf::none;
+}
+
+caf::error sqlite_store::commit(const std::vector<change>& changes) {
+  if (changes.empty())
+    return caf::none;
+  if (auto err = exec("BEGIN IMMEDIATE;"))
+    return err;
+
+  // Each epoch update overwrites the previous one, so only the last is
+  // written.
+  std::size_t last_epoch = changes.size();
+  for (std::size_t i = 0; i < changes.size(); ++i)
+    if (changes[i].kind == change_kind::set_epoch)
+      last_epoch = i;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    if (changes[i].kind == change_kind::set_epoch && i != last_epoch)
+      continue;
+    if (auto err = write(changes[i])) {
+      exec("ROLLBACK;");
+      return err;
+    }
+  }
+  if (auto err = exec("COMMIT;")) {
+    exec("ROLLBACK;");
+    return err;
+  }
+  return caf::none;
+}
+
+} // namespace orchestrator

@@ -1,0 +1,44 @@
+#pragma once
+
+#include "modules/store/store.hpp"
+
+#include <memory>
+#include <string>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace orchestrator {
+
+/// A store in one SQLite file, in WAL mode with synchronous=FULL, so a commit
+/// that returned survives a crash of the process or of the machine.
+class sqlite_store final : public store {
+public:
+  /// Opens or creates the database at `path` and creates missing tables.
+  static caf::expected<std::unique_ptr<sqlite_store>>
+  open(const std::string& path);
+
+  ~sqlite_store() override;
+
+  sqlite_store(const sqlite_store&) = delete;
+  sqlite_store& operator=(const sqlite_store&) = delete;
+
+  std::string describe() const override;
+  caf::expected<store_snapshot> load() override;
+  caf::error commit(const std::vector<change>& changes) override;
+
+private:
+  struct statements;
+
+  sqlite_store(sqlite3* db, std::string path);
+  caf::error prepare_statements();
+  caf::error write(const change& c);
+  caf::error exec(const char* sql);
+  caf::error failure(const char* what) const;
+
+  sqlite3* db_;
+  std::string path_;
+  std::unique_ptr<statements> statements_;
+};
+
+} // namespace orchestrator

@@ -1,0 +1,820 @@
+#include "net/api.hpp"
+
+#include "actors/logging.hpp"
+
+#include <caf/sec.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace orchestrator {
+
+namespace {
+
+http_response json_response(unsigned status, const json& body) {
+  return http_response::json(status, body.dump());
+}
+
+http_response detail_response(unsigned status, const std::string& text) {
+  return json_response(status, {{"detail", text}});
+}
+
+http_response with_retry_after(http_response response, int seconds) {
+  response.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return response;
+}
+
+/// Wraps a renderer into the callback that receives an actor's reply.
+template <class Reply, class Render>
+std::function<void(caf::expected<Reply>)> reply_with(responder respond,
+                                                     Render render) {
+  return [respond, render](caf::expected<Reply> reply) {
+    if (!reply) {
+      respond(error_response(reply.error()));
+      return;
+    }
+    respond(render(*reply));
+  };
+}
+
+/// Parses the body as a JSON object and decodes it with `decode`; on failure
+/// responds 422 and returns nothing.
+template <class Decode>
+auto decode_body(const routed_request& request, const responder& respond,
+                 Decode decode) -> decltype(decode(json{}).value) {
+  auto body = parse_object(request.raw.body);
+  if (!body) {
+    respond(json_response(422, validation_body(body.errors)));
+    return std::nullopt;
+  }
+  auto result = decode(*body.value);
+  if (!result) {
+    respond(json_response(422, validation_body(result.errors)));
+    return std::nullopt;
+  }
+  return std::move(result.value);
+}
+
+json sorted_ids(const std::vector<stream_lease>& leases) {
+  auto ids = json::array();
+  for (const auto& lease : leases)
+    ids.push_back(lease.stream_id);
+  return ids;
+}
+
+std::string now_iso() {
+  return iso_time(now_instant().wall_ms);
+}
+
+/// Parses a query parameter as a number within [min, max].
+std::optional<double> query_number(const routed_request& request,
+                                   const std::string& key, double fallback,
+                                   double min, double max,
+                                   const responder& respond) {
+  auto text = request.query_value(key);
+  if (!text)
+    return fallback;
+  try {
+    std::size_t used = 0;
+    auto value = std::stod(*text, &used);
+    if (used == text->size() && std::isfinite(value) && value >= min
+        && value <= max)
+      return value;
+  } catch (const std::exception&) {
+    // Reported below like any other invalid value.
+  }
+  field_error error{{"query", key},
+                    "ensure this value is a number between "
+                      + std::to_string(static_cast<long long>(min)) + " and "
+                      + std::to_string(static_cast<long long>(max)),
+                    "value_error.number.not_in_range"};
+  respond(json_response(422, validation_body({error})));
+  return std::nullopt;
+}
+
+/// Validates a path parameter that names a worker.
+bool check_server_id(const std::string& id, const responder& respond) {
+  if (valid_server_id(id))
+    return true;
+  respond(json_response(
+    422, validation_body({field_error{{"path", "server_id"},
+                                      "must be 1 to 128 printable ASCII "
+                                      "characters without spaces or '/'",
+                                      "value_error.server_id"}})));
+  return false;
+}
+
+const std::set<std::string>& rebalance_reasons() {
+  static const std::set<std::string> reasons{
+    "manual", "new_instance", "instance_failure", "load_imbalance",
+    "performance_degradation"};
+  return reasons;
+}
+
+json rebalance_json(const rebalance_report& report) {
+  return {{"status", "completed"},
+          {"method", report.method},
+          {"reason", report.reason},
+          {"streams_moved", report.moved},
+          {"instances_affected", report.workers_affected.size()},
+          {"affected_instances", report.workers_affected},
+          {"execution_time_ms", report.duration_ms},
+          {"error", nullptr}};
+}
+
+} // namespace
+
+http_response error_response(const caf::error& err) {
+  auto text = describe(err);
+  if (is(err, errc::unknown_worker) || is(err, errc::worker_dead)
+      || is(err, errc::unknown_stream))
+    return detail_response(404, text);
+  if (is(err, errc::stale_epoch))
+    return detail_response(409, text);
+  if (is(err, errc::invalid_request))
+    return detail_response(422, text);
+  if (is(err, errc::store_unavailable))
+    return with_retry_after(detail_response(503, text), 5);
+  if (is(err, errc::not_ready) || is(err, errc::unavailable))
+    return with_retry_after(detail_response(503, text), 1);
+  if (err == caf::sec::request_timeout
+      || err == caf::sec::request_receiver_down) {
+    logger("net")->warn("actor-request-failed error=\"{}\"", text);
+    return with_retry_after(detail_response(503, text + "; retry later"), 1);
+  }
+  logger("net")->error("request-failed error=\"{}\"", text);
+  return detail_response(500, "internal error: " + text);
+}
+
+api::api(actor_bridge bridge, api_settings config)
+  : bridge_(std::move(bridge)), config_(std::move(config)) {
+  add_worker_routes();
+  add_listing_routes();
+  add_health_routes();
+  add_admin_routes();
+  add_catalog_routes();
+}
+
+void api::handle(http_request request, responder respond) const {
+  router_.dispatch(std::move(request), std::move(respond));
+}
+
+// -- worker endpoints ---------------------------------------------------------
+
+void api::add_worker_routes() {
+  router_.add("POST", "/register", [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_registration(j, config_.limits);
+    });
+    if (!body)
+      return;
+    auto server_id = body->server_id;
+    bridge_.ask<register_reply>(
+      role::coordinator,
+      reply_with<register_reply>(respond, [server_id](register_reply& reply) {
+        return json_response(200, {{"status", "registered"},
+                                   {"server_id", server_id},
+                                   {"max_streams", reply.max_streams},
+                                   {"reregistration", reply.reregistration},
+                                   {"auto_rebalanced", false},
+                                   {"freed_streams", reply.freed_streams},
+                                   {"stream_count", reply.owned.size()},
+                                   {"owned_streams", to_json(reply.owned)}});
+      }),
+      atoms::register_atom::value, *body);
+  });
+
+  router_.add("POST", "/heartbeat", [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, decode_heartbeat);
+    if (!body)
+      return;
+    auto bridge = bridge_;
+    auto beat = body->beat;
+    auto metrics = body->metrics;
+    bridge_.ask<heartbeat_reply>(
+      role::coordinator,
+      [respond, bridge, beat, metrics](caf::expected<heartbeat_reply> reply) mutable {
+        if (!reply) {
+          respond(error_response(reply.error()));
+          return;
+        }
+        // Only samples of known, live workers enter the history.
+        if (metrics) {
+          metrics->recorded_at_ms = now_instant().wall_ms;
+          bridge.tell(role::metrics, atoms::record_atom::value, beat.server_id,
+                      *metrics);
+        }
+        auto count = static_cast<std::int64_t>(reply->owned.size());
+        respond(json_response(200, {{"status", "heartbeat_updated"},
+                                    {"stream_count", count},
+                                    {"in_sync", count == beat.reported_count},
+                                    {"owned_streams", to_json(reply->owned)}}));
+      },
+      atoms::heartbeat_atom::value, beat);
+  });
+
+  router_.add("POST", "/streams/assign", [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_assign(j, config_.limits);
+    });
+    if (!body)
+      return;
+    auto server_id = body->server_id;
+    bridge_.ask<assign_reply>(
+      role::coordinator,
+      reply_with<assign_reply>(respond, [server_id](assign_reply& reply) {
+        json result = {{"assigned_streams", reply.assigned},
+                       {"count", reply.assigned.size()},
+                       {"stream_count", reply.owned.size()},
+                       {"owned_streams", to_json(reply.owned)}};
+        switch (reply.outcome) {
+          case assign_outcome::assigned:
+            result["status"] = "assigned";
+            break;
+          case assign_outcome::no_capacity:
+            result["status"] = "no_capacity";
+            result["message"] = "Instance " + server_id
+                                + " is at capacity with "
+                                + std::to_string(reply.owned.size())
+                                + " streams; release streams or register "
+                                  "with a larger max_streams";
+            break;
+          case assign_outcome::no_streams:
+            result["status"] = "no_streams";
+            result["message"] = "No unassigned streams are available; retry "
+                                "later or add streams with POST /streams";
+            break;
+        }
+        return json_response(200, result);
+      }),
+      atoms::assign_atom::value, *body);
+  });
+
+  router_.add("POST", "/streams/release", [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_release(j, config_.limits);
+    });
+    if (!body)
+      return;
+    bool nothing_requested = body->stream_ids.empty();
+    bridge_.ask<release_reply>(
+      role::coordinator,
+      reply_with<release_reply>(respond, [nothing_requested](release_reply& reply) {
+        json result = {{"stream_count", reply.owned.size()},
+                       {"owned_streams", to_json(reply.owned)}};
+        if (nothing_requested) {
+          result["status"] = "no_streams_to_release";
+        } else {
+          result["status"] = "released";
+          result["released_streams"] = reply.released;
+          result["count"] = reply.released.size();
+        }
+        return json_response(200, result);
+      }),
+      atoms::release_atom::value, *body);
+  });
+
+  router_.add("POST", "/diagnostic", [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_diagnostic(j, config_.limits);
+    });
+    if (!body)
+      return;
+    auto local = *body;
+    bridge_.ask<worker_view>(
+      role::coordinator,
+      reply_with<worker_view>(respond, [local](worker_view& view) {
+        std::set<std::int64_t> mine(local.local_streams.begin(),
+                                    local.local_streams.end());
+        std::set<std::int64_t> theirs;
+        for (const auto& lease : view.owned)
+          theirs.insert(lease.stream_id);
+        std::vector<std::int64_t> only_local;
+        std::vector<std::int64_t> only_orchestrator;
+        std::set_difference(mine.begin(), mine.end(), theirs.begin(),
+                            theirs.end(), std::back_inserter(only_local));
+        std::set_difference(theirs.begin(), theirs.end(), mine.begin(),
+                            mine.end(), std::back_inserter(only_orchestrator));
+        auto count_mismatch = local.local_stream_count
+                              != static_cast<std::int64_t>(theirs.size());
+        auto reported_mismatch = view.reported_count
+                                 != static_cast<std::int64_t>(theirs.size());
+        bool in_sync = only_local.empty() && only_orchestrator.empty();
+        bool synchronized = in_sync && !count_mismatch;
+
+        auto recommendations = json::array();
+        if (!only_local.empty())
+          recommendations.push_back(
+            "Stop capturing " + std::to_string(only_local.size())
+            + " stream(s) listed in streams_only_in_local: the orchestrator "
+              "does not assign them to this instance");
+        if (!only_orchestrator.empty())
+          recommendations.push_back(
+            "Start capturing " + std::to_string(only_orchestrator.size())
+            + " stream(s) listed in streams_only_in_orchestrator: they are "
+              "assigned to this instance");
+        if (in_sync && count_mismatch)
+          recommendations.push_back(
+            "local_stream_count disagrees with local_streams; report the "
+            "count of the streams actually captured");
+        if (recommendations.empty())
+          recommendations.push_back("No action needed: local state matches "
+                                    "the orchestrator");
+
+        return json_response(
+          200,
+          {{"server_id", local.server_id},
+           {"timestamp", now_iso()},
+           {"is_synchronized", synchronized},
+           {"synchronization_status", synchronized ? "OK" : "INCONSISTENT"},
+           {"local_state",
+            {{"stream_count", local.local_stream_count},
+             {"streams", std::vector<std::int64_t>(mine.begin(), mine.end())}}},
+           {"orchestrator_state",
+            {{"stream_count", theirs.size()},
+             {"streams", std::vector<std::int64_t>(theirs.begin(), theirs.end())},
+             {"instance_current_streams", view.stream_count}}},
+           {"inconsistencies",
+            {{"streams_only_in_local", only_local},
+             {"streams_only_in_orchestrator", only_orchestrator},
+             {"count_mismatch", count_mismatch},
+             {"orchestrator_count_mismatch", reported_mismatch}}},
+           {"streams_in_sync", in_sync},
+           {"instance_info",
+            {{"status", to_string(view.row.state)},
+             {"max_streams", view.row.max_streams},
+             {"last_heartbeat", iso_time(view.row.last_heartbeat_ms)},
+             {"heartbeat_age_seconds", view.heartbeat_age_ms / 1000.0}}},
+           {"recommendations", recommendations},
+           {"owned_streams", to_json(view.owned)}});
+      }),
+      caf::get_atom::value, atoms::worker_atom::value, local.server_id);
+  });
+}
+
+// -- listings -----------------------------------------------------------------
+
+void api::add_listing_routes() {
+  router_.add("GET", "/status", [this](routed_request, responder respond) {
+    bridge_.ask<cluster_summary>(
+      role::coordinator,
+      reply_with<cluster_summary>(respond, [](cluster_summary& s) {
+        double load = s.total_capacity == 0
+                        ? 0.0
+                        : std::round(10000.0 * s.current_load / s.total_capacity)
+                            / 100.0;
+        return json_response(
+          200, {{"orchestrator_status", "active"},
+                {"instances",
+                 {{"total", s.workers_total},
+                  {"active", s.workers_active},
+                  {"total_capacity", s.total_capacity},
+                  {"current_load", s.current_load}}},
+                {"streams",
+                 {{"assigned", s.streams_assigned},
+                  {"available", s.streams_total - s.streams_assigned},
+                  {"waiting", s.streams_waiting},
+                  {"total", s.streams_total}}},
+                {"load_percentage", load},
+                {"epoch", s.epoch}});
+      }),
+      caf::get_atom::value, atoms::summary_atom::value);
+  });
+
+  router_.add("GET", "/instances", [this](routed_request, responder respond) {
+    bridge_.ask<std::vector<worker_view>>(
+      role::coordinator,
+      reply_with<std::vector<worker_view>>(respond, [](std::vector<worker_view>& views) {
+        auto list = json::array();
+        for (const auto& view : views)
+          list.push_back(instance_json(view));
+        return json_response(200, {{"instances", list}, {"total", views.size()}});
+      }),
+      caf::get_atom::value, atoms::workers_atom::value);
+  });
+
+  router_.add("GET", "/instances/{}", [this](routed_request request, responder respond) {
+    const auto& id = request.params[0];
+    if (!check_server_id(id, respond))
+      return;
+    bridge_.ask<worker_view>(
+      role::coordinator,
+      reply_with<worker_view>(respond, [](worker_view& view) {
+        auto data = instance_json(view);
+        data["assigned_streams"] = sorted_ids(view.owned);
+        data["owned_streams"] = to_json(view.owned);
+        return json_response(200, {{"status", "success"}, {"data", data}});
+      }),
+      caf::get_atom::value, atoms::worker_atom::value, id);
+  });
+
+  router_.add("GET", "/instances/{}/metrics", [this](routed_request request, responder respond) {
+    auto id = request.params[0];
+    if (!check_server_id(id, respond))
+      return;
+    auto hours = query_number(request, "hours", 24, 0, 24 * 365, respond);
+    if (!hours)
+      return;
+    auto since = now_instant().wall_ms
+                 - static_cast<std::int64_t>(*hours * 3600.0 * 1000.0);
+    auto bridge = bridge_;
+    // The coordinator answers 404 for unknown workers; the metrics actor
+    // holds the samples.
+    bridge_.ask<worker_view>(
+      role::coordinator,
+      [bridge, respond, id, since](caf::expected<worker_view> view) {
+        if (!view) {
+          respond(error_response(view.error()));
+          return;
+        }
+        bridge.ask<std::vector<metrics_sample>>(
+          role::metrics,
+          reply_with<std::vector<metrics_sample>>(
+            respond,
+            [id](std::vector<metrics_sample>& samples) {
+              auto list = json::array();
+              for (const auto& sample : samples)
+                list.push_back(to_json(sample));
+              return json_response(200, {{"server_id", id},
+                                         {"metrics", list},
+                                         {"count", samples.size()}});
+            }),
+          caf::get_atom::value, atoms::history_atom::value, id, since);
+      },
+      caf::get_atom::value, atoms::worker_atom::value, id);
+  });
+
+  router_.add("GET", "/streams/assignments", [this](routed_request, responder respond) {
+    auto bridge = bridge_;
+    bridge_.ask<std::vector<assignment_row>>(
+      role::coordinator,
+      [bridge, respond](caf::expected<std::vector<assignment_row>> rows) {
+        if (!rows) {
+          respond(error_response(rows.error()));
+          return;
+        }
+        // A second request adds each owner's address; an owner removed in
+        // between shows null.
+        bridge.ask<std::vector<worker_view>>(
+          role::coordinator,
+          reply_with<std::vector<worker_view>>(
+            respond,
+            [rows = std::move(*rows)](std::vector<worker_view>& views) {
+              std::map<std::string, const worker_view*> by_id;
+              for (const auto& view : views)
+                by_id[view.row.server_id] = &view;
+              auto list = json::array();
+              for (const auto& row : rows) {
+                auto owner = by_id.find(row.server_id);
+                bool known = owner != by_id.end();
+                list.push_back(
+                  {{"stream_id", row.stream_id},
+                   {"server_id", row.server_id},
+                   {"assigned_at", iso_time(row.assigned_at_ms)},
+                   {"status", "active"},
+                   {"epoch", row.epoch},
+                   {"ip", known ? json(owner->second->row.ip) : json(nullptr)},
+                   {"port", known ? json(owner->second->row.port) : json(nullptr)}});
+              }
+              return json_response(200, {{"assignments", list},
+                                         {"total", rows.size()}});
+            }),
+          caf::get_atom::value, atoms::workers_atom::value);
+      },
+      caf::get_atom::value, atoms::assignments_atom::value);
+  });
+}
+
+// -- health -------------------------------------------------------------------
+
+void api::add_health_routes() {
+  router_.add("GET", "/health", [this](routed_request, responder respond) {
+    auto bridge = bridge_;
+    auto backend = config_.store_backend;
+    bridge_.ask<std::vector<role_status>>(
+      role::status,
+      [bridge, respond, backend](caf::expected<std::vector<role_status>> roles) {
+        auto role_list = json::object();
+        bool roles_ok = true;
+        if (roles) {
+          for (const auto& r : *roles) {
+            role_list[r.role] = {{"variant", r.variant},
+                                 {"state", r.state},
+                                 {"restarts", r.restarts},
+                                 {"error", r.error.empty() ? json(nullptr)
+                                                           : json(r.error)}};
+            roles_ok = roles_ok && r.state == "running";
+          }
+        }
+        bridge.ask<cluster_summary>(
+          role::coordinator,
+          [respond, role_list, roles_ok, backend](caf::expected<cluster_summary> s) {
+            json body = {{"timestamp", now_iso()}, {"roles", role_list}};
+            if (!s) {
+              body["status"] = "unhealthy";
+              body["store"] = {{"backend", backend}, {"status", "unknown"}};
+              body["detail"] = describe(s.error());
+              respond(with_retry_after(json_response(503, body), 1));
+              return;
+            }
+            body["store"] = {{"backend", backend},
+                             {"status", s->store_available ? "ok" : "failing"},
+                             {"error", s->store_error.empty()
+                                         ? json(nullptr)
+                                         : json(s->store_error)}};
+            body["instances"] = {{"total", s->workers_total},
+                                 {"active", s->workers_active}};
+            body["streams"] = {{"total", s->streams_total},
+                               {"assigned", s->streams_assigned},
+                               {"waiting", s->streams_waiting}};
+            if (!s->store_available) {
+              body["status"] = "unhealthy";
+              body["detail"] = "the store is failing: " + s->store_error;
+              respond(with_retry_after(json_response(503, body), 5));
+              return;
+            }
+            body["status"] = roles_ok ? "healthy" : "degraded";
+            respond(json_response(200, body));
+          },
+          caf::get_atom::value, atoms::summary_atom::value);
+      },
+      caf::get_atom::value, atoms::roles_atom::value);
+  });
+
+  router_.add("GET", "/ready", [this](routed_request, responder respond) {
+    bridge_.ask<cluster_summary>(
+      role::coordinator,
+      [respond](caf::expected<cluster_summary> s) {
+        if (!s) {
+          respond(with_retry_after(
+            json_response(503, {{"status", "not_ready"},
+                                {"detail", describe(s.error())}}),
+            1));
+          return;
+        }
+        if (!s->store_available) {
+          respond(with_retry_after(
+            json_response(503, {{"status", "not_ready"},
+                                {"detail", "the store is failing: "
+                                             + s->store_error}}),
+            5));
+          return;
+        }
+        respond(json_response(200, {{"status", "ready"},
+                                    {"timestamp", now_iso()}}));
+      },
+      caf::get_atom::value, atoms::summary_atom::value);
+  });
+
+  router_.add("GET", "/modules/status", [this](routed_request, responder respond) {
+    bridge_.ask<std::vector<role_status>>(
+      role::status,
+      [respond](caf::expected<std::vector<role_status>> roles) {
+        if (!roles) {
+          respond(json_response(
+            500, {{"detail", {{"status", "error"},
+                              {"timestamp", now_iso()},
+                              {"error", describe(roles.error())},
+                              {"message", "could not read the module status"}}}}));
+          return;
+        }
+        std::map<std::string, role_status> by_role;
+        for (const auto& r : *roles)
+          by_role[r.role] = r;
+
+        // The Python server's module names stay as keys; `module` and `role`
+        // name our module and the role it enhances.
+        struct entry {
+          const char* legacy_name;
+          const char* module;
+          const char* role_name;
+          const char* functionality;
+        };
+        const entry entries[] = {
+          {"psutil", "system_metrics", "metrics", "system_metrics"},
+          {"enhanced_orchestrator", "smart_balancer", "balancer",
+           "smart_load_balancing"},
+          {"resilient_orchestrator", "resilient_failure_handler",
+           "failure_handler", "enhanced_failure_handling"},
+        };
+        json modules = json::object();
+        json functionality = {{"basic_orchestration",
+                               by_role["coordinator"].state == "running"}};
+        int available = 0;
+        int initialized = 0;
+        for (const auto& e : entries) {
+          const auto& r = by_role[e.role_name];
+          bool is_enhanced = r.variant == e.module;
+          bool running = is_enhanced && r.state == "running";
+          available += is_enhanced ? 1 : 0;
+          initialized += running ? 1 : 0;
+          modules[e.legacy_name]
+            = {{"available", is_enhanced},
+               {"initialized", running},
+               {"error", is_enhanced ? (r.error.empty() ? json(nullptr)
+                                                        : json(r.error))
+                                     : json("module not installed; the role "
+                                            "runs its basic variant")},
+               {"module", e.module},
+               {"role", e.role_name},
+               {"variant", r.variant.empty() ? json(nullptr) : json(r.variant)}};
+          functionality[e.functionality] = running;
+        }
+        bool degraded = false;
+        for (const auto& [key, value] : functionality.items())
+          degraded = degraded || !value.get<bool>();
+
+        json role_list = json::object();
+        for (const auto& [name, r] : by_role)
+          role_list[name] = {{"variant", r.variant},
+                             {"state", r.state},
+                             {"restarts", r.restarts},
+                             {"error", r.error.empty() ? json(nullptr)
+                                                       : json(r.error)}};
+        respond(json_response(
+          200, {{"status", "success"},
+                {"timestamp", now_iso()},
+                {"modules", modules},
+                {"functionality", functionality},
+                {"summary", {{"total_modules", 3},
+                             {"available_modules", available},
+                             {"initialized_modules", initialized},
+                             {"degraded_functionality", degraded}}},
+                {"roles", role_list}}));
+      },
+      caf::get_atom::value, atoms::roles_atom::value);
+  });
+}
+
+// -- admin --------------------------------------------------------------------
+
+void api::add_admin_routes() {
+  router_.add("POST", "/rebalance/basic", [this](routed_request, responder respond) {
+    bridge_.ask<rebalance_report>(
+      role::balancer,
+      reply_with<rebalance_report>(respond, [](rebalance_report& report) {
+        auto body = rebalance_json(report);
+        body["message"] = "Basic rebalance moved "
+                          + std::to_string(report.moved) + " stream(s) across "
+                          + std::to_string(report.workers_affected.size())
+                          + " instance(s)";
+        return json_response(200, body);
+      }),
+      atoms::rebalance_atom::value, std::string{"manual"});
+  });
+
+  router_.add("POST", "/rebalance/smart", [this](routed_request request, responder respond) {
+    auto reason = request.query_value("reason").value_or("manual");
+    if (rebalance_reasons().count(reason) == 0) {
+      respond(json_response(
+        422, validation_body({field_error{{"query", "reason"},
+                                          "must be one of manual, new_instance, "
+                                          "instance_failure, load_imbalance, "
+                                          "performance_degradation",
+                                          "value_error.enum"}})));
+      return;
+    }
+    bridge_.ask<rebalance_report>(
+      role::balancer,
+      reply_with<rebalance_report>(respond, [](rebalance_report& report) {
+        auto body = rebalance_json(report);
+        body["migrations"] = json::array();
+        if (report.method == "basic")
+          body["message"] = "The smart balancer module is not running; the "
+                            "basic rebalance moved "
+                            + std::to_string(report.moved) + " stream(s)";
+        return json_response(200, body);
+      }),
+      atoms::rebalance_atom::value, reason);
+  });
+
+  router_.add("POST", "/instances/{}/failure", [this](routed_request request, responder respond) {
+    auto id = request.params[0];
+    if (!check_server_id(id, respond))
+      return;
+    auto started = std::chrono::steady_clock::now();
+    bridge_.ask<failure_report>(
+      role::failure_handler,
+      reply_with<failure_report>(respond, [id, started](failure_report& report) {
+        auto elapsed = std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+        return json_response(
+          200, {{"status", "completed"},
+                {"method", report.method},
+                {"server_id", id},
+                {"was_active", !report.dead_workers.empty()},
+                {"streams_redistributed", report.streams_reassigned},
+                {"streams_waiting",
+                 report.streams_freed - report.streams_reassigned},
+                {"instances_affected", report.receivers.size()},
+                {"execution_time_ms", elapsed},
+                {"error", nullptr}});
+      }),
+      atoms::fail_atom::value, id);
+  });
+
+  router_.add("DELETE", "/instances/{}", [this](routed_request request, responder respond) {
+    auto id = request.params[0];
+    if (!check_server_id(id, respond))
+      return;
+    bridge_.ask<deregister_reply>(
+      role::coordinator,
+      reply_with<deregister_reply>(respond, [id](deregister_reply& reply) {
+        return json_response(200, {{"status", "deregistered"},
+                                   {"server_id", id},
+                                   {"streams_freed", reply.freed_streams.size()},
+                                   {"streams_reassigned", reply.reassigned}});
+      }),
+      atoms::deregister_atom::value, id);
+  });
+}
+
+// -- catalogue ----------------------------------------------------------------
+
+void api::add_catalog_routes() {
+  router_.add("POST", "/streams", [this](routed_request request, responder respond) {
+    auto body = json::parse(request.raw.body, nullptr, false);
+    if (body.is_discarded()) {
+      respond(json_response(
+        422, validation_body({field_error{{"body"},
+                                          "request body is not valid JSON",
+                                          "value_error.jsondecode"}})));
+      return;
+    }
+    auto rows = decode_streams(body, config_.max_streams_per_request);
+    if (!rows) {
+      respond(json_response(422, validation_body(rows.errors)));
+      return;
+    }
+    auto count = rows.value->size();
+    bridge_.ask<catalog_result>(
+      role::coordinator,
+      reply_with<catalog_result>(respond, [count](catalog_result& result) {
+        return json_response(result.created > 0 ? 201 : 200,
+                             {{"status", "ok"},
+                              {"received", count},
+                              {"created", result.created},
+                              {"updated", result.updated},
+                              {"unchanged",
+                               count - result.created - result.updated}});
+      }),
+      caf::put_atom::value, std::move(*rows.value));
+  });
+
+  router_.add("GET", "/streams", [this](routed_request request, responder respond) {
+    auto limit = query_number(request, "limit", 1000, 1, 10000, respond);
+    if (!limit)
+      return;
+    auto offset = query_number(request, "offset", 0, 0, 1e12, respond);
+    if (!offset)
+      return;
+    auto first = static_cast<std::uint64_t>(*offset);
+    auto count = static_cast<std::uint64_t>(*limit);
+    bridge_.ask<stream_page>(
+      role::coordinator,
+      reply_with<stream_page>(respond, [first, count](stream_page& page) {
+        auto list = json::array();
+        for (const auto& view : page.streams)
+          list.push_back(stream_json(view));
+        return json_response(200, {{"streams", list},
+                                   {"total", page.total},
+                                   {"offset", first},
+                                   {"limit", count}});
+      }),
+      caf::get_atom::value, atoms::streams_atom::value, first, count);
+  });
+
+  router_.add("DELETE", "/streams/{}", [this](routed_request request, responder respond) {
+    const auto& text = request.params[0];
+    std::int64_t stream_id = 0;
+    bool valid = false;
+    try {
+      std::size_t used = 0;
+      stream_id = std::stoll(text, &used);
+      valid = used == text.size() && stream_id > 0;
+    } catch (const std::exception&) {
+      valid = false;
+    }
+    if (!valid) {
+      respond(json_response(
+        422, validation_body({field_error{{"path", "stream_id"},
+                                          "value is not a valid positive integer",
+                                          "type_error.integer"}})));
+      return;
+    }
+    bridge_.ask<std::string>(
+      role::coordinator,
+      reply_with<std::string>(respond, [stream_id](std::string& owner) {
+        return json_response(200, {{"status", "deleted"},
+                                   {"stream_id", stream_id},
+                                   {"previous_owner", owner.empty()
+                                                        ? json(nullptr)
+                                                        : json(owner)}});
+      }),
+      caf::delete_atom::value, stream_id);
+  });
+}
+
+} // namespace orchestrator

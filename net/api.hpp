@@ -1,0 +1,46 @@
+#pragma once
+
+#include "net/actor_bridge.hpp"
+#include "net/json_codec.hpp"
+#include "net/router.hpp"
+
+#include <string>
+
+namespace orchestrator {
+
+struct api_settings {
+  decode_limits limits;
+  /// Most catalogue entries one POST /streams may carry.
+  std::size_t max_streams_per_request = 100000;
+  /// Name of the store backend shown in /health, such as "sqlite".
+  std::string store_backend = "sqlite";
+};
+
+/// The HTTP API of the orchestrator: decodes and validates each request,
+/// asks the actors through the bridge, and encodes the reply in the wire
+/// contract's shapes. Never blocks; every failure becomes an HTTP error.
+class api {
+public:
+  api(actor_bridge bridge, api_settings config);
+
+  /// Handles one request; usable as the http_server's request handler.
+  void handle(http_request request, responder respond) const;
+
+private:
+  void add_worker_routes();
+  void add_listing_routes();
+  void add_health_routes();
+  void add_admin_routes();
+  void add_catalog_routes();
+
+  actor_bridge bridge_;
+  api_settings config_;
+  router router_;
+};
+
+/// Maps an actor error to its HTTP response: 404 for an unknown worker or
+/// stream, 409 for a stale epoch, 503 with Retry-After when the store or an
+/// actor is unavailable or timed out.
+http_response error_response(const caf::error& err);
+
+} // namespace orchestrator

@@ -1,0 +1,101 @@
+#pragma once
+
+// Decoding of request bodies with FastAPI-compatible validation errors, and
+// encoding of replies in the wire contract's JSON shapes.
+
+#include "actors/types.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orchestrator {
+
+using json = nlohmann::json;
+
+/// One validation failure, rendered as FastAPI renders it:
+/// {"loc": ["body", "port"], "msg": "...", "type": "type_error.integer"}.
+struct field_error {
+  std::vector<std::string> loc;
+  std::string msg;
+  std::string type;
+};
+
+/// A decoded value, or the list of everything wrong with the input.
+template <class T>
+struct decoded {
+  std::optional<T> value;
+  std::vector<field_error> errors;
+
+  explicit operator bool() const {
+    return value.has_value();
+  }
+};
+
+/// Returns the 422 body for `errors`: {"detail": [...]}.
+json validation_body(const std::vector<field_error>& errors);
+
+/// Parses `text` as a JSON object, reporting a syntax error or a non-object.
+decoded<json> parse_object(std::string_view text);
+
+/// Returns true if `id` is usable as a worker id: 1 to 128 printable ASCII
+/// characters without spaces or '/'.
+bool valid_server_id(std::string_view id);
+
+/// Limits and defaults that decoding applies.
+struct decode_limits {
+  std::uint32_t default_max_streams = 20;
+  std::uint32_t max_streams_limit = 100000;
+  std::size_t max_ids_per_request = 100000;
+};
+
+decoded<registration> decode_registration(const json& body,
+                                          const decode_limits& limits);
+
+/// A heartbeat and the optional system metrics it carries.
+struct heartbeat_request {
+  heartbeat beat;
+  std::optional<metrics_sample> metrics;
+};
+
+decoded<heartbeat_request> decode_heartbeat(const json& body);
+decoded<assign_request> decode_assign(const json& body,
+                                      const decode_limits& limits);
+decoded<release_request> decode_release(const json& body,
+                                        const decode_limits& limits);
+
+struct diagnostic_request {
+  std::string server_id;
+  std::vector<std::int64_t> local_streams;
+  std::int64_t local_stream_count = 0;
+};
+
+decoded<diagnostic_request> decode_diagnostic(const json& body,
+                                              const decode_limits& limits);
+
+/// Decodes one catalogue entry: `id` and `url` are required, `name` and a
+/// `metadata` object are optional, and any other key joins the metadata.
+/// `loc` prefixes the location of errors.
+decoded<stream_row> decode_stream(const json& item,
+                                  std::vector<std::string> loc);
+
+/// Decodes a POST /streams body: one stream object, an array of them, or
+/// {"streams": [...]}.
+decoded<std::vector<stream_row>> decode_streams(const json& body,
+                                                std::size_t max_items);
+
+// -- encoding -----------------------------------------------------------------
+
+/// Formats milliseconds since the epoch as ISO 8601 in UTC with "+00:00".
+std::string iso_time(std::int64_t wall_ms);
+
+json to_json(const std::vector<stream_lease>& leases);
+json to_json(const metrics_sample& sample);
+json instance_json(const worker_view& view);
+json stream_json(const stream_view& view);
+
+} // namespace orchestrator
