@@ -23,6 +23,10 @@ using namespace orchestrator;
 
 namespace {
 
+/// Time the actors get to stop after SIGINT or SIGTERM before the process
+/// exits anyway.
+constexpr std::chrono::seconds shutdown_grace{10};
+
 /// Loads the catalogue file into the coordinator, retrying while the
 /// coordinator is still loading its state. Returns false on failure.
 bool import_catalog(const actor_bridge& bridge,
@@ -45,8 +49,11 @@ bool import_catalog(const actor_bridge& bridge,
                 path, rows.size(), result->created, result->updated);
       return true;
     }
-    if (!is(result.error(), errc::not_ready)
-        || std::chrono::steady_clock::now() > deadline) {
+    // Right after start-up the coordinator may still load its state, or the
+    // gateway may not know its handle yet.
+    bool transient = is(result.error(), errc::not_ready)
+                     || is(result.error(), errc::unavailable);
+    if (!transient || std::chrono::steady_clock::now() > deadline) {
       log->error("catalog-import-failed file={} error=\"{}\"", path,
                  describe(result.error()));
       return false;
@@ -172,7 +179,16 @@ int main(int argc, char** argv) {
   auto signal = wait_for_signal();
   log->info("orchestrator-stopping signal={}", signal == SIGINT ? "SIGINT"
                                                                  : "SIGTERM");
+  // Every acknowledged change is already on disk, so a shutdown that hangs
+  // loses nothing by being cut short.
+  std::thread{[log] {
+    std::this_thread::sleep_for(shutdown_grace);
+    log->error("shutdown-timed-out grace_s={} action=exit",
+               shutdown_grace.count());
+    std::_Exit(1);
+  }}.detach();
   server->stop();
+  log->debug("http-stopped");
   shutdown_actors();
   return 0;
 }

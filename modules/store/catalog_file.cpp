@@ -22,9 +22,11 @@ std::string render(const std::vector<field_error>& errors) {
   for (const auto& e : errors) {
     if (!result.empty())
       result += "; ";
+    // "body" is the HTTP request's root; a file has no such level.
     std::string loc;
-    for (std::size_t k = 1; k < e.loc.size(); ++k)
-      loc += (k > 1 ? "." : "") + e.loc[k];
+    for (const auto& part : e.loc)
+      if (part != "body")
+        loc += (loc.empty() ? "" : ".") + part;
     result += (loc.empty() ? "" : loc + ": ") + e.msg;
   }
   return result;

@@ -1,0 +1,105 @@
+#include <boost/test/unit_test.hpp>
+
+#include "actors/config.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <cstdlib>
+#include <fstream>
+
+using namespace orchestrator;
+
+namespace {
+
+command_line parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "orchestrator");
+  std::vector<char*> argv;
+  for (auto& arg : args)
+    argv.push_back(arg.data());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+/// Sets an environment variable for the lifetime of the guard.
+struct env_guard {
+  std::string name;
+  env_guard(std::string key, const std::string& value) : name(std::move(key)) {
+    setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~env_guard() {
+    unsetenv(name.c_str());
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config_suite)
+
+BOOST_AUTO_TEST_CASE(defaults_match_contract) {
+  auto result = parse({});
+  BOOST_REQUIRE(!result.exit_now);
+  BOOST_TEST(result.values.listen_host == "127.0.0.1");
+  BOOST_TEST(result.values.listen_port == 8080);
+  BOOST_TEST(result.values.heartbeat_timeout.count() == 300'000);
+  BOOST_TEST(result.values.heartbeat_check_interval.count() == 30'000);
+  BOOST_TEST(result.values.rebalance_interval.count() == 60'000);
+  BOOST_TEST(result.values.max_streams_per_instance == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(flags_win_over_environment) {
+  env_guard timeout{"HEARTBEAT_TIMEOUT", "12.5"};
+  env_guard capacity{"MAX_STREAMS_PER_INSTANCE", "9"};
+  auto result = parse({"--heartbeat-timeout", "0.75"});
+  BOOST_REQUIRE(!result.exit_now);
+  BOOST_TEST(result.values.heartbeat_timeout.count() == 750);
+  BOOST_TEST(result.values.max_streams_per_instance == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(config_file_sets_values) {
+  testing::temp_dir dir;
+  auto path = dir.file("orchestrator.ini");
+  std::ofstream{path} << "heartbeat-check-interval = 0.5\nlisten = \"[::1]:0\"\n";
+  env_guard interval{"HEARTBEAT_CHECK_INTERVAL", "7"};
+  auto result = parse({"--config", path});
+  BOOST_REQUIRE_MESSAGE(!result.exit_now, result.output);
+  BOOST_TEST(result.values.heartbeat_check_interval.count() == 500);
+  BOOST_TEST(result.values.listen_host == "::1");
+  BOOST_TEST(result.values.listen_port == 0);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_value_names_setting) {
+  auto negative = parse({"--heartbeat-timeout", "-3"});
+  BOOST_TEST(negative.exit_now);
+  BOOST_TEST(negative.exit_code == 2);
+  BOOST_TEST(negative.output.find("--heartbeat-timeout") != std::string::npos);
+
+  env_guard bad{"REBALANCE_INTERVAL", "soon"};
+  auto from_env = parse({});
+  BOOST_TEST(from_env.exit_now);
+  BOOST_TEST(from_env.output.find("rebalance-interval") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(listen_address_forms) {
+  auto v4 = parse_listen_address("0.0.0.0:9000");
+  BOOST_REQUIRE(v4);
+  BOOST_TEST(v4->first == "0.0.0.0");
+  BOOST_TEST(v4->second == 9000);
+  auto v6 = parse_listen_address("[::1]:0");
+  BOOST_REQUIRE(v6);
+  BOOST_TEST(v6->first == "::1");
+  BOOST_TEST(!parse_listen_address("localhost"));
+  BOOST_TEST(!parse_listen_address("::1:80"));
+  BOOST_TEST(!parse_listen_address("h:99999"));
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_every_option) {
+  auto result = parse({"--help"});
+  BOOST_TEST(result.exit_now);
+  BOOST_TEST(result.exit_code == 0);
+  for (const char* option :
+       {"--listen", "--data-dir", "--catalog", "--config",
+        "--heartbeat-timeout", "--heartbeat-check-interval",
+        "--rebalance-interval", "--max-streams-per-instance",
+        "HEARTBEAT_TIMEOUT"})
+    BOOST_TEST(result.output.find(option) != std::string::npos, option);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

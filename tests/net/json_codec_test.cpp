@@ -1,0 +1,134 @@
+#include <boost/test/unit_test.hpp>
+
+#include "net/json_codec.hpp"
+
+using namespace orchestrator;
+
+namespace {
+
+json parse(const std::string& text) {
+  auto body = parse_object(text);
+  BOOST_REQUIRE(body);
+  return *body.value;
+}
+
+/// Returns the location of the only error, joined with dots.
+std::string only_error(const std::vector<field_error>& errors) {
+  BOOST_REQUIRE_EQUAL(errors.size(), 1u);
+  std::string result;
+  for (const auto& part : errors[0].loc)
+    result += (result.empty() ? "" : ".") + part;
+  return result;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(json_codec_suite)
+
+BOOST_AUTO_TEST_CASE(registration_applies_default_capacity) {
+  decode_limits limits;
+  limits.default_max_streams = 7;
+  auto r = decode_registration(parse(R"({"server_id":"w-1","ip":"h","port":80})"),
+                               limits);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r.value->max_streams == 7u);
+  BOOST_TEST(r.value->server_id == "w-1");
+}
+
+BOOST_AUTO_TEST_CASE(registration_reports_each_bad_field) {
+  auto r = decode_registration(parse(R"({"ip":5,"port":70000,"max_streams":-1})"),
+                               decode_limits{});
+  BOOST_REQUIRE(!r);
+  BOOST_REQUIRE_EQUAL(r.errors.size(), 4u);
+  BOOST_TEST(r.errors[0].loc.back() == "server_id");
+  BOOST_TEST(r.errors[0].type == "value_error.missing");
+  BOOST_TEST(r.errors[1].loc.back() == "ip");
+  BOOST_TEST(r.errors[1].type == "type_error.str");
+  BOOST_TEST(r.errors[2].loc.back() == "port");
+  BOOST_TEST(r.errors[3].loc.back() == "max_streams");
+}
+
+BOOST_AUTO_TEST_CASE(integral_float_is_an_integer) {
+  auto r = decode_assign(parse(R"({"server_id":"w","requested_count":5.0})"),
+                         decode_limits{});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r.value->requested_count == 5u);
+  auto bad = decode_assign(parse(R"({"server_id":"w","requested_count":5.5})"),
+                           decode_limits{});
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(only_error(bad.errors) == "body.requested_count");
+}
+
+BOOST_AUTO_TEST_CASE(server_id_rejects_slash_and_space) {
+  for (const char* id : {"a/b", "a b", "", "\xc3\xa9"}) {
+    json body = {{"server_id", id}, {"current_streams", 0}};
+    auto r = decode_heartbeat(body);
+    BOOST_TEST(!r, "server_id '" << id << "' was accepted");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_metrics_are_range_checked) {
+  auto ok = decode_heartbeat(parse(R"({"server_id":"w","current_streams":1,
+    "system_metrics":{"cpu_percent":5,"memory_percent":3,"memory_used_gb":1,
+    "memory_total_gb":4,"disk_percent":5,"disk_free_gb":5,"disk_total_gb":10,
+    "load_average":[0.5,0.4,0.3],"uptime_seconds":99}})"));
+  BOOST_REQUIRE(ok);
+  BOOST_REQUIRE(ok.value->metrics);
+  BOOST_TEST(ok.value->metrics->load_average.size() == 3u);
+  BOOST_TEST(ok.value->metrics->uptime_seconds == 99.0);
+  BOOST_TEST(ok.value->beat.reported_status == "active");
+
+  auto bad = decode_heartbeat(parse(R"({"server_id":"w","current_streams":1,
+    "system_metrics":{"cpu_percent":150,"memory_percent":3,"memory_used_gb":1,
+    "memory_total_gb":4,"disk_percent":5,"disk_free_gb":5,"disk_total_gb":10}})"));
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(only_error(bad.errors) == "body.system_metrics.cpu_percent");
+}
+
+BOOST_AUTO_TEST_CASE(release_reads_epochs) {
+  auto r = decode_release(
+    parse(R"({"server_id":"w","stream_ids":[1,2],"epochs":{"1":7}})"),
+    decode_limits{});
+  BOOST_REQUIRE(r);
+  BOOST_REQUIRE_EQUAL(r.value->epochs.size(), 1u);
+  BOOST_TEST(r.value->epochs[0].stream_id == 1);
+  BOOST_TEST(r.value->epochs[0].epoch == 7u);
+
+  auto bad = decode_release(
+    parse(R"({"server_id":"w","stream_ids":[1,"x"],"epochs":{"q":0}})"),
+    decode_limits{});
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.errors.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(invalid_json_is_one_error) {
+  auto r = parse_object("{\"server_id\":");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(only_error(r.errors) == "body");
+  auto list = parse_object("[1,2]");
+  BOOST_REQUIRE(!list);
+  BOOST_TEST(list.errors[0].type == "type_error.dict");
+}
+
+BOOST_AUTO_TEST_CASE(streams_body_forms) {
+  auto single = decode_streams(json::parse(R"({"id":1,"url":"u"})"), 10);
+  BOOST_REQUIRE(single);
+  BOOST_TEST(single.value->size() == 1u);
+  auto wrapped = decode_streams(
+    json::parse(R"({"streams":[{"id":1,"url":"u"},{"id":2,"url":"v","region":"eu"}]})"),
+    10);
+  BOOST_REQUIRE(wrapped);
+  BOOST_TEST((*wrapped.value)[1].metadata == R"({"region":"eu"})");
+  auto too_many = decode_streams(json::parse(R"([{"id":1,"url":"u"},{"id":2,"url":"u"}])"), 1);
+  BOOST_REQUIRE(!too_many);
+  auto bad_id = decode_streams(json::parse(R"([{"id":0,"url":"u"}])"), 10);
+  BOOST_REQUIRE(!bad_id);
+  BOOST_TEST(only_error(bad_id.errors) == "body.0.id");
+}
+
+BOOST_AUTO_TEST_CASE(iso_time_is_utc_with_offset) {
+  BOOST_TEST(iso_time(0) == "1970-01-01T00:00:00.000+00:00");
+  BOOST_TEST(iso_time(1'700'000'000'123) == "2023-11-14T22:13:20.123+00:00");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
