@@ -21,9 +21,9 @@ struct balancer_state {
 
 using balancer_self = caf::stateful_actor<balancer_state>;
 
-/// Runs rebalance rounds: it asks the coordinator for the current loads,
-/// lets its policy plan moves, and sends the plan back; the coordinator
-/// applies only the moves that are still valid. Rounds run on request and
+/// Runs rebalance rounds. Each round requests the current loads from the
+/// coordinator, lets its policy plan moves and sends the plan back, and the
+/// coordinator applies only the moves that are still valid. Rounds run on request and
 /// every rebalance_interval.
 ///
 /// Protocol:

@@ -104,57 +104,71 @@ command_line parse_command_line(int argc, char** argv) {
                  "[env: ORCHESTRATOR_CONFIG]");
   app.add_option("--listen", listen,
                  "HTTP address as HOST:PORT; port 0 picks a free port")
+    ->type_name("HOST:PORT")
     ->envname("ORCHESTRATOR_LISTEN");
   app.add_option("--data-dir", s.data_dir,
                  "Folder of the SQLite database (created if missing)")
+    ->type_name("DIR")
     ->envname("ORCHESTRATOR_DATA_DIR");
   app.add_option("--catalog", s.catalog_file,
                  "Stream catalogue to import at start-up (.json or .csv)")
+    ->type_name("FILE")
     ->envname("ORCHESTRATOR_CATALOG")
     ->check(CLI::ExistingFile);
   app.add_option("--max-streams-per-instance", s.max_streams_per_instance,
                  "Capacity of a worker that registers without max_streams")
+    ->type_name("COUNT")
     ->envname("MAX_STREAMS_PER_INSTANCE")
     ->check(CLI::Range(0, 100000));
   app.add_option("--heartbeat-timeout", heartbeat_timeout,
                  "Seconds of silence after which a worker is declared dead")
+    ->type_name("SECONDS")
     ->envname("HEARTBEAT_TIMEOUT")
     ->check(CLI::Range(0.05, year));
   app.add_option("--heartbeat-check-interval", check_interval,
                  "Seconds between dead-worker checks")
+    ->type_name("SECONDS")
     ->envname("HEARTBEAT_CHECK_INTERVAL")
     ->check(CLI::Range(0.01, 86400.0));
   app.add_option("--rebalance-interval", rebalance_interval,
                  "Seconds between automatic rebalances; 0 turns them off")
+    ->type_name("SECONDS")
     ->envname("REBALANCE_INTERVAL")
     ->check(CLI::Range(0.0, year));
   app.add_option("--request-timeout", request_timeout,
                  "Seconds an HTTP request may wait for the orchestrator's "
                  "actors before it fails with 503")
+    ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_REQUEST_TIMEOUT")
     ->check(CLI::Range(0.05, 600.0));
   app.add_option("--dead-worker-retention", retention,
                  "Seconds a dead worker stays listed before it is forgotten")
+    ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_DEAD_WORKER_RETENTION")
     ->check(CLI::Range(0.0, year));
   app.add_option("--idle-timeout", idle_timeout,
                  "Seconds after which an idle or stalled HTTP connection is "
                  "closed")
+    ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_IDLE_TIMEOUT")
     ->check(CLI::Range(0.1, 86400.0));
   app.add_option("--max-body-bytes", s.max_body_bytes,
                  "Largest request body in bytes; larger ones get 413")
+    ->type_name("BYTES")
     ->envname("ORCHESTRATOR_MAX_BODY_BYTES")
     ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
   app.add_option("--io-threads", s.io_threads, "Threads serving HTTP")
+    ->type_name("COUNT")
     ->envname("ORCHESTRATOR_IO_THREADS")
     ->check(CLI::Range(1, 64));
   app.add_option("--actor-threads", s.actor_threads,
                  "Threads of the actor scheduler")
+    ->type_name("COUNT")
     ->envname("ORCHESTRATOR_ACTOR_THREADS")
     ->check(CLI::Range(1, 64));
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
+    ->type_name("LEVEL")
     ->envname("ORCHESTRATOR_LOG_LEVEL")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 

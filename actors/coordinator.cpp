@@ -240,14 +240,29 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
-      return acknowledge(self, st.state.assign(request, now_instant()));
+      auto reply = st.state.assign(request, now_instant());
+      if (reply)
+        logger("actors")->debug("streams-assigned worker={} requested={} "
+                                "listed={} owned={}",
+                                request.server_id, request.requested_count,
+                                reply->assigned.size(), reply->owned.size());
+      return acknowledge(self, std::move(reply));
     },
     [self](atoms::release_atom,
            const release_request& request) -> caf::result<release_reply> {
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
-      return acknowledge(self, st.state.release(request, now_instant()));
+      auto reply = st.state.release(request, now_instant());
+      if (reply)
+        logger("actors")->debug("streams-released worker={} requested={} "
+                                "released={}",
+                                request.server_id, request.stream_ids.size(),
+                                reply->released.size());
+      else
+        logger("actors")->debug("release-rejected worker={} error=\"{}\"",
+                                request.server_id, describe(reply.error()));
+      return acknowledge(self, std::move(reply));
     },
     [self](atoms::deregister_atom,
            const std::string& server_id) -> caf::result<deregister_reply> {
@@ -290,6 +305,8 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       report.planned = moves.size();
       report.moved = st.state.apply_moves(moves, now_instant(),
                                           report.workers_affected);
+      logger("actors")->debug("moves-applied planned={} applied={}",
+                              report.planned, report.moved);
       return acknowledge(self, caf::expected<rebalance_report>{std::move(report)});
     },
     [self](caf::put_atom, const std::vector<stream_row>& rows)

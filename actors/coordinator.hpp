@@ -43,9 +43,9 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 
 /// The single owner of workers, streams and assignments. Every change goes
 /// through its mailbox, so requests never race. A change is applied in
-/// memory at once (later requests see it), written by the store actor in a
-/// group commit, and acknowledged only after that commit; a failed commit
-/// rolls the memory back and fails the waiting requests.
+/// memory at once, so later requests see it. The store actor writes it in a
+/// group commit, and the reply goes out only after that commit. A failed
+/// commit rolls the memory back and fails the waiting requests.
 ///
 /// Protocol (each request may also fail with an errc error):
 /// - (register_atom, registration) -> register_reply

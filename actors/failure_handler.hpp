@@ -22,9 +22,9 @@ struct failure_handler_state {
 using failure_handler_self = caf::stateful_actor<failure_handler_state>;
 
 /// Decides which workers are dead. Every heartbeat_check_interval it reads
-/// the last heartbeat of each active worker from the coordinator, asks its
-/// detector for verdicts and sends them to the coordinator, which frees and
-/// reassigns the streams of each worker that is still silent.
+/// the last heartbeat of each active worker from the coordinator, gets
+/// verdicts from its detector and sends them to the coordinator, which frees
+/// and reassigns the streams of each worker that is still silent.
 ///
 /// Protocol:
 /// - (fail_atom, std::string server_id) -> failure_report: an operator

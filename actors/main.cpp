@@ -76,7 +76,7 @@ int wait_for_signal() {
 
 int main(int argc, char** argv) {
   // Every thread started from here on inherits the mask, so only
-  // wait_for_signal() sees SIGINT and SIGTERM.
+  // wait_for_signal() receives SIGINT and SIGTERM.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -12,7 +12,7 @@
 
 namespace orchestrator {
 
-/// Lifecycle state of a worker as the orchestrator sees it.
+/// Lifecycle state of a worker, as tracked by the orchestrator.
 enum class worker_state : std::uint8_t {
   active,
   dead,
@@ -320,7 +320,7 @@ typename Inspector::result_type inspect(Inspector& f, cluster_summary& x) {
            x.store_available, x.store_error, x.epoch);
 }
 
-/// The last heartbeat of one active worker, as the failure handler sees it.
+/// The last heartbeat of one active worker, as sent to the failure handler.
 struct liveness {
   std::string server_id;
   /// Steady-clock milliseconds of the last heartbeat (or of the grace period
@@ -351,7 +351,7 @@ typename Inspector::result_type inspect(Inspector& f, failure_report& x) {
            x.streams_freed, x.streams_reassigned, x.receivers);
 }
 
-/// The load of one active worker, as the balancer sees it.
+/// The load of one active worker, as sent to the balancer.
 struct worker_load {
   std::string server_id;
   std::uint32_t max_streams = 0;
@@ -425,7 +425,8 @@ struct role_status {
   /// "starting", "running", "restarting" or "failed".
   std::string state;
   std::uint32_t restarts = 0;
-  /// Why the role runs its current variant or is not running, empty if fine.
+  /// The reason the role runs its current variant or is not running; empty
+  /// when there is none.
   std::string error;
 };
 

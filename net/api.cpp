@@ -419,8 +419,8 @@ void api::add_listing_routes() {
     auto since = now_instant().wall_ms
                  - static_cast<std::int64_t>(*hours * 3600.0 * 1000.0);
     auto bridge = bridge_;
-    // The coordinator answers 404 for unknown workers; the metrics actor
-    // holds the samples.
+    // The coordinator returns 404 for unknown workers, and the metrics
+    // actor keeps the samples.
     bridge_.ask<worker_view>(
       role::coordinator,
       [bridge, respond, id, since](caf::expected<worker_view> view) {

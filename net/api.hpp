@@ -16,9 +16,10 @@ struct api_settings {
   std::string store_backend = "sqlite";
 };
 
-/// The HTTP API of the orchestrator: decodes and validates each request,
-/// asks the actors through the bridge, and encodes the reply in the wire
-/// contract's shapes. Never blocks; every failure becomes an HTTP error.
+/// The HTTP API of the orchestrator. It decodes and validates each request,
+/// sends it to the actors through the bridge and encodes the reply in the
+/// wire contract's shapes. It never blocks, and every failure becomes an
+/// HTTP error.
 class api {
 public:
   api(actor_bridge bridge, api_settings config);

@@ -112,7 +112,7 @@ private:
     handler_(std::move(forwarded), std::move(reply));
   }
 
-  /// Writes the response of request `id`, unless it was already answered.
+  /// Writes the response of request `id`, unless one was already sent.
   void respond(std::uint64_t id, http_response response) {
     if (id != request_id_ || answered_ == id)
       return;
@@ -121,7 +121,7 @@ private:
     write(std::move(response), keep_alive_);
   }
 
-  /// Answers a request that could not be read, then closes the connection,
+  /// Responds to a request that could not be read, then closes the connection,
   /// because the rest of the stream cannot be trusted.
   void reject(unsigned status, const std::string& text) {
     logger("net")->debug("request-rejected status={} reason=\"{}\"", status,

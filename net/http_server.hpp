@@ -42,8 +42,8 @@ struct http_response {
 /// calls, and calls after the connection closed, are ignored.
 using responder = std::function<void(http_response)>;
 
-/// Handles one request. Must not block: it answers through `respond`, now or
-/// later from another thread.
+/// Handles one request. Must not block: it responds through `respond`, now
+/// or later from another thread.
 using request_handler = std::function<void(http_request, responder)>;
 
 struct http_limits {

@@ -13,7 +13,7 @@ using namespace orchestrator;
 
 namespace {
 
-/// A time `seconds` after an arbitrary start, on both clocks.
+/// Returns the instant `seconds` after an arbitrary start, on both clocks.
 instant at(double seconds) {
   auto ms = static_cast<std::int64_t>(seconds * 1000);
   return instant{1'700'000'000'000 + ms, 5'000'000 + ms};

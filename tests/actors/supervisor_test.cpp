@@ -75,7 +75,7 @@ struct supervisor_fixture {
     return future.get();
   }
 
-  /// Asks the coordinator until it answers, for up to two seconds.
+  /// Requests from the coordinator until it replies, for up to two seconds.
   template <class Reply, class... Ts>
   caf::expected<Reply> ask_until_ready(Ts... xs) {
     caf::expected<Reply> result{caf::error{}};
@@ -126,9 +126,9 @@ struct supervisor_fixture {
   }
 };
 
-/// An actor that refuses to start, as an enhanced variant with a bad
+/// Stops at start with an error, as an enhanced variant with a bad
 /// configuration would.
-caf::behavior refusing_actor(caf::event_based_actor* self) {
+caf::behavior failing_start_actor(caf::event_based_actor* self) {
   self->quit(make_error(errc::unavailable, "configuration missing"));
   return {};
 }
@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(repeated_crashes_mark_role_failed) {
   BOOST_TEST(status.state == "failed");
   BOOST_TEST(!status.error.empty());
 
-  // The server stays up without the role: other roles still answer, and
+  // The server stays up without the role: other roles still reply, and
   // requests for the failed one fail fast.
   BOOST_TEST(bool(ask_until_ready<cluster_summary>(caf::get_atom::value,
                                                    atoms::summary_atom::value)));
@@ -204,7 +204,7 @@ BOOST_AUTO_TEST_CASE(repeated_crashes_mark_role_failed) {
 BOOST_AUTO_TEST_CASE(child_failing_at_start_is_reported) {
   child_spec refusing{role::metrics, "refusing",
                       [](caf::local_actor* sup, const peers&) {
-                        return caf::actor{sup->spawn(refusing_actor)};
+                        return caf::actor{sup->spawn(failing_start_actor)};
                       },
                       false};
   start({refusing});

@@ -5,6 +5,8 @@
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include <sqlite3.h>
+
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -287,6 +289,42 @@ BOOST_AUTO_TEST_CASE(catalog_and_worker_lifecycle) {
 
   BOOST_TEST(client.post("/rebalance/basic", json::object()).json()["status"] == "completed");
   BOOST_TEST(client.request("POST", "/rebalance/smart?reason=bogus").status == 422u);
+  BOOST_TEST(client.get("/ready").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(store_failure_returns_503_and_recovers) {
+  temp_dir dir;
+  server_process server{{"--data-dir", dir.file("data")}, dir.file("server.log")};
+  http_client client{"127.0.0.1", server.port()};
+  BOOST_REQUIRE_EQUAL(client.post("/streams", {{"id", 1}, {"url", "u1"}}).status, 201u);
+  BOOST_REQUIRE_EQUAL(client.post("/register", registration("w1", 5)).status, 200u);
+
+  // A trigger makes every new assignment fail inside the real database, as
+  // a full disk would.
+  auto exec = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open(dir.file("data/orchestrator.db").c_str(), &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    BOOST_REQUIRE_MESSAGE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK,
+                          sqlite3_errmsg(db));
+    sqlite3_close(db);
+  };
+  exec("CREATE TRIGGER disk_full BEFORE INSERT ON orchestrator_stream_assignments "
+       "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+
+  auto failed = client.post("/streams/assign", {{"server_id", "w1"}});
+  BOOST_TEST(failed.status == 503u);
+  BOOST_TEST(failed.headers.count("Retry-After") == 1u);
+  BOOST_TEST(failed.json()["detail"].get<std::string>().find("disk full") != std::string::npos);
+  BOOST_TEST(client.get("/health").status == 503u);
+  BOOST_TEST(client.get("/ready").status == 503u);
+  // Nothing of the failed request was applied.
+  BOOST_TEST(client.get("/instances/w1").json()["data"]["current_streams"] == 0);
+
+  exec("DROP TRIGGER disk_full;");
+  auto retried = client.post("/streams/assign", {{"server_id", "w1"}});
+  BOOST_TEST(retried.status == 200u);
+  BOOST_TEST(retried.json()["assigned_streams"] == json::array({1}));
   BOOST_TEST(client.get("/ready").status == 200u);
 }
 
