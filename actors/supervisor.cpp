@@ -44,6 +44,15 @@ void start(supervisor_self* self, supervised_role& r) {
   r.handle = r.spec.spawn(self, current_handles(self->state));
   // Monitoring a child that already stopped still delivers its down message.
   self->monitor(r.handle);
+  // Children stop with the supervisor, even if it crashes, so none is left
+  // running without supervision. Links would do this too, but a child
+  // killed with exit_reason::kill would then take the supervisor down.
+  auto weak = caf::actor_cast<caf::weak_actor_ptr>(r.handle);
+  self->attach_functor([weak](const caf::error&) {
+    auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak);
+    if (auto child = caf::actor_cast<caf::actor>(strong))
+      caf::anon_send_exit(child, caf::exit_reason::user_shutdown);
+  });
   r.status.variant = r.spec.variant;
   r.status.state = "running";
 }

@@ -213,4 +213,20 @@ BOOST_AUTO_TEST_CASE(child_failing_at_start_is_reported) {
   BOOST_TEST(status.error.find("configuration missing") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(children_stop_with_supervisor) {
+  start();
+  BOOST_REQUIRE(ask_until_ready<cluster_summary>(caf::get_atom::value,
+                                                 atoms::summary_atom::value));
+  // Even a supervisor that cannot clean up leaves no child behind.
+  caf::anon_send_exit(supervisor, caf::exit_reason::kill);
+  bool stopped = false;
+  for (int attempt = 0; attempt < 200 && !stopped; ++attempt) {
+    auto reply = ask<cluster_summary>(role::coordinator, caf::get_atom::value,
+                                      atoms::summary_atom::value);
+    stopped = !reply;
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(stopped);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
