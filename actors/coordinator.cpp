@@ -194,8 +194,9 @@ void on_tick(coordinator_self* self) {
 void log_failures(const failure_report& report, const char* reason) {
   if (report.dead_workers.empty())
     return;
-  for (const auto& id : report.dead_workers)
-    logger("actors")->info("worker-declared-dead worker={} reason={}", id,
+  for (std::size_t k = 0; k < report.dead_workers.size(); ++k)
+    logger("actors")->info("worker-declared-dead worker={} streams={} reason={}",
+                           report.dead_workers[k], report.freed_per_worker[k],
                            reason);
   logger("actors")->info("dead-worker-streams-freed workers={} streams={} "
                          "reassigned={} receivers={}",

@@ -62,6 +62,28 @@ bool import_catalog(const actor_bridge& bridge,
   }
 }
 
+/// Waits until the coordinator has loaded its state, so that the first
+/// requests do not meet 503. Gives up after `limit`: the server then listens
+/// anyway, and /ready reports why it is not ready.
+void await_ready(const actor_bridge& bridge, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto outcome = std::make_shared<std::promise<bool>>();
+    auto future = outcome->get_future();
+    bridge.ask<cluster_summary>(
+      role::coordinator,
+      [outcome](caf::expected<cluster_summary> summary) {
+        outcome->set_value(static_cast<bool>(summary));
+      },
+      caf::get_atom::value, atoms::summary_atom::value);
+    if (future.get())
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  logger("main")->warn("state-not-loaded waited_s={} action=listen-anyway",
+                       limit.count());
+}
+
 int wait_for_signal() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -147,6 +169,7 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
   };
 
+  await_ready(bridge, std::chrono::seconds{30});
   if (!catalog.empty() && !import_catalog(bridge, catalog, config.catalog_file)) {
     shutdown_actors();
     return 1;

@@ -459,7 +459,9 @@ failure_report registry::declare_dead(const std::vector<liveness>& verdicts,
     auto row = w->row;
     row.state = worker_state::dead;
     put_worker(row);
-    report.streams_freed += free_all(*w);
+    auto freed = free_all(*w);
+    report.streams_freed += freed;
+    report.freed_per_worker.push_back(freed);
     report.dead_workers.push_back(verdict.server_id);
   }
   if (report.dead_workers.empty())

@@ -339,6 +339,8 @@ struct failure_report {
   /// The failure handling variant that produced the report, such as "basic".
   std::string method;
   std::vector<std::string> dead_workers;
+  /// Streams freed from each of `dead_workers`, in the same order.
+  std::vector<std::uint64_t> freed_per_worker;
   std::uint64_t streams_freed = 0;
   std::uint64_t streams_reassigned = 0;
   /// Workers that received at least one of the freed streams.
@@ -348,6 +350,7 @@ struct failure_report {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, failure_report& x) {
   return f(caf::meta::type_name("failure_report"), x.method, x.dead_workers,
+           x.freed_per_worker,
            x.streams_freed, x.streams_reassigned, x.receivers);
 }
 

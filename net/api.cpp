@@ -735,15 +735,12 @@ void api::add_admin_routes() {
 
 void api::add_catalog_routes() {
   router_.add("POST", "/streams", [this](routed_request request, responder respond) {
-    auto body = json::parse(request.raw.body, nullptr, false);
-    if (body.is_discarded()) {
-      respond(json_response(
-        422, validation_body({field_error{{"body"},
-                                          "request body is not valid JSON",
-                                          "value_error.jsondecode"}})));
+    auto body = parse_json(request.raw.body);
+    if (!body) {
+      respond(json_response(422, validation_body(body.errors)));
       return;
     }
-    auto rows = decode_streams(body, config_.max_streams_per_request);
+    auto rows = decode_streams(*body.value, config_.max_streams_per_request);
     if (!rows) {
       respond(json_response(422, validation_body(rows.errors)));
       return;

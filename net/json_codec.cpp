@@ -262,8 +262,32 @@ json validation_body(const std::vector<field_error>& errors) {
   return {{"detail", std::move(detail)}};
 }
 
-decoded<json> parse_object(std::string_view text) {
+decoded<json> parse_json(std::string_view text) {
   decoded<json> result;
+  // Count nesting outside string literals; the parser validates the rest.
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_json_depth) {
+        result.errors.push_back(field_error{
+          {"body"},
+          "JSON nesting exceeds " + std::to_string(max_json_depth) + " levels",
+          "value_error.jsondecode.depth"});
+        return result;
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
   auto value = json::parse(text, nullptr, false);
   if (value.is_discarded()) {
     result.errors.push_back(field_error{{"body"},
@@ -271,7 +295,15 @@ decoded<json> parse_object(std::string_view text) {
                                         "value_error.jsondecode"});
     return result;
   }
-  return require_object(value);
+  result.value = std::move(value);
+  return result;
+}
+
+decoded<json> parse_object(std::string_view text) {
+  auto parsed = parse_json(text);
+  if (!parsed)
+    return parsed;
+  return require_object(*parsed.value);
 }
 
 bool valid_server_id(std::string_view id) {

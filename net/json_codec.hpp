@@ -39,7 +39,16 @@ struct decoded {
 /// Returns the 422 body for `errors`: {"detail": [...]}.
 json validation_body(const std::vector<field_error>& errors);
 
-/// Parses `text` as a JSON object, reporting a syntax error or a non-object.
+/// Deepest nesting of arrays and objects a request body may have. Deeper
+/// documents are rejected before parsing, because copying and destroying
+/// them recurses once per level and could exhaust the stack.
+inline constexpr int max_json_depth = 64;
+
+/// Parses `text` as JSON of at most max_json_depth levels.
+decoded<json> parse_json(std::string_view text);
+
+/// Parses `text` as a JSON object, reporting a syntax error, too deep a
+/// nesting or a non-object.
 decoded<json> parse_object(std::string_view text);
 
 /// Returns true if `id` is usable as a worker id: 1 to 128 printable ASCII

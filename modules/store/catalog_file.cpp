@@ -120,10 +120,12 @@ read_catalog_file(const std::string& path) {
 
   std::string text{std::istreambuf_iterator<char>{in},
                    std::istreambuf_iterator<char>{}};
-  auto body = json::parse(text, nullptr, false);
-  if (body.is_discarded())
-    return invalid_file(path, "not valid JSON (use a .csv extension for CSV)");
-  auto rows = decode_streams(body, std::numeric_limits<std::size_t>::max());
+  auto body = parse_json(text);
+  if (!body)
+    return invalid_file(path, render(body.errors)
+                                + " (use a .csv extension for CSV)");
+  auto rows = decode_streams(*body.value,
+                             std::numeric_limits<std::size_t>::max());
   if (!rows)
     return invalid_file(path, render(rows.errors));
   return std::move(*rows.value);

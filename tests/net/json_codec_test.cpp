@@ -110,6 +110,19 @@ BOOST_AUTO_TEST_CASE(invalid_json_is_one_error) {
   BOOST_TEST(list.errors[0].type == "type_error.dict");
 }
 
+BOOST_AUTO_TEST_CASE(deep_nesting_is_rejected) {
+  std::string deep = R"({"id":1,"url":"u","x":)" + std::string(100, '[')
+                     + std::string(100, ']') + "}";
+  auto r = parse_json(deep);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.errors[0].type == "value_error.jsondecode.depth");
+  // Brackets inside strings do not count.
+  auto quoted = parse_json(R"({"x":")" + std::string(100, '[') + R"("})");
+  BOOST_TEST(bool(quoted));
+  auto escaped = parse_json(R"({"x":"\"[[[","y":[[1]]})");
+  BOOST_TEST(bool(escaped));
+}
+
 BOOST_AUTO_TEST_CASE(streams_body_forms) {
   auto single = decode_streams(json::parse(R"({"id":1,"url":"u"})"), 10);
   BOOST_REQUIRE(single);
