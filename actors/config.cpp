@@ -87,6 +87,9 @@ command_line parse_command_line(int argc, char** argv) {
                "a durable store.",
                "orchestrator"};
   app.option_defaults()->always_capture_default();
+  // A misspelled key or a key under an [section] header must not be ignored
+  // silently: the server would run on a default the operator meant to change.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.get_formatter()->column_width(44);
 
   std::string listen = defaults::listen;
@@ -119,52 +122,62 @@ command_line parse_command_line(int argc, char** argv) {
                  "Capacity of a worker that registers without max_streams")
     ->type_name("COUNT")
     ->envname("MAX_STREAMS_PER_INSTANCE")
+    ->check(CLI::Number)
     ->check(CLI::Range(0, 100000));
   app.add_option("--heartbeat-timeout", heartbeat_timeout,
                  "Seconds of silence after which a worker is declared dead")
     ->type_name("SECONDS")
     ->envname("HEARTBEAT_TIMEOUT")
+    ->check(CLI::Number)
     ->check(CLI::Range(0.05, year));
   app.add_option("--heartbeat-check-interval", check_interval,
                  "Seconds between dead-worker checks")
     ->type_name("SECONDS")
     ->envname("HEARTBEAT_CHECK_INTERVAL")
+    ->check(CLI::Number)
     ->check(CLI::Range(0.01, 86400.0));
   app.add_option("--rebalance-interval", rebalance_interval,
                  "Seconds between automatic rebalances; 0 turns them off")
     ->type_name("SECONDS")
     ->envname("REBALANCE_INTERVAL")
+    ->check(CLI::Number)
     ->check(CLI::Range(0.0, year));
   app.add_option("--request-timeout", request_timeout,
                  "Seconds an HTTP request may wait for the orchestrator's "
                  "actors before it fails with 503")
     ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_REQUEST_TIMEOUT")
+    ->check(CLI::Number)
     ->check(CLI::Range(0.05, 600.0));
   app.add_option("--dead-worker-retention", retention,
                  "Seconds a dead worker stays listed before it is forgotten")
     ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_DEAD_WORKER_RETENTION")
+    ->check(CLI::Number)
     ->check(CLI::Range(0.0, year));
   app.add_option("--idle-timeout", idle_timeout,
                  "Seconds after which an idle or stalled HTTP connection is "
                  "closed")
     ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_IDLE_TIMEOUT")
+    ->check(CLI::Number)
     ->check(CLI::Range(0.1, 86400.0));
   app.add_option("--max-body-bytes", s.max_body_bytes,
                  "Largest request body in bytes; larger ones get 413")
     ->type_name("BYTES")
     ->envname("ORCHESTRATOR_MAX_BODY_BYTES")
+    ->check(CLI::Number)
     ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
   app.add_option("--io-threads", s.io_threads, "Threads serving HTTP")
     ->type_name("COUNT")
     ->envname("ORCHESTRATOR_IO_THREADS")
+    ->check(CLI::Number)
     ->check(CLI::Range(1, 64));
   app.add_option("--actor-threads", s.actor_threads,
                  "Threads of the actor scheduler")
     ->type_name("COUNT")
     ->envname("ORCHESTRATOR_ACTOR_THREADS")
+    ->check(CLI::Number)
     ->check(CLI::Range(1, 64));
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
@@ -194,6 +207,25 @@ command_line parse_command_line(int argc, char** argv) {
     result.exit_now = true;
     result.exit_code = 0;
     result.output = app.help();
+    return result;
+  } catch (const CLI::ConfigError& e) {
+    // CLI11 reports an unknown key as "INI was not able to parse KEY", and a
+    // [section] header as a key "SECTION.++".
+    std::string key = e.what();
+    auto at = key.rfind("parse ");
+    if (at != std::string::npos)
+      key = key.substr(at + 6);
+    auto section = key.find('.');
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output
+      = "orchestrator: invalid configuration: config file: "
+        + (section != std::string::npos
+             ? "[" + key.substr(0, section) + "] sections are not supported"
+             : "unknown key '" + key + "'")
+        + ". Write each setting at the top level under its long option "
+          "name, such as heartbeat-timeout = 30.\nRun 'orchestrator --help' "
+          "for the settings.";
     return result;
   } catch (const CLI::ParseError& e) {
     result.exit_now = true;

@@ -75,22 +75,33 @@ std::optional<double> query_number(const routed_request& request,
   auto text = request.query_value(key);
   if (!text)
     return fallback;
+  std::optional<double> value;
   try {
     std::size_t used = 0;
-    auto value = std::stod(*text, &used);
-    if (used == text->size() && std::isfinite(value) && value >= min
-        && value <= max)
-      return value;
+    auto parsed = std::stod(*text, &used);
+    if (used == text->size() && std::isfinite(parsed))
+      value = parsed;
   } catch (const std::exception&) {
-    // Reported below like any other invalid value.
+    // Not a number: reported below.
   }
-  field_error error{{"query", key},
-                    "ensure this value is a number between "
-                      + std::to_string(static_cast<long long>(min)) + " and "
-                      + std::to_string(static_cast<long long>(max)),
-                    "value_error.number.not_in_range"};
-  respond(json_response(422, validation_body({error})));
-  return std::nullopt;
+  if (!value) {
+    respond(json_response(
+      422, validation_body({field_error{{"query", key},
+                                        "value is not a valid number",
+                                        "type_error.float"}})));
+    return std::nullopt;
+  }
+  if (*value < min || *value > max) {
+    respond(json_response(
+      422, validation_body({field_error{
+             {"query", key},
+             "ensure this value is between "
+               + std::to_string(static_cast<long long>(min)) + " and "
+               + std::to_string(static_cast<long long>(max)),
+             "value_error.number.not_in_range"}})));
+    return std::nullopt;
+  }
+  return value;
 }
 
 /// Validates a path parameter that names a worker.

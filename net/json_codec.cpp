@@ -462,13 +462,18 @@ decoded<std::vector<stream_row>> decode_streams(const json& body,
       rows.push_back(*row.value);
     errors = std::move(row.errors);
   } else if (items->is_array()) {
-    if (items->size() > max_items)
+    if (items->size() > max_items) {
       errors.push_back(field_error{base,
                                    "ensure this list has at most "
                                      + std::to_string(max_items) + " items",
                                    "value_error.list.max_items"});
+      return finish<std::vector<stream_row>>(std::nullopt, std::move(errors));
+    }
+    // Every bad item is reported, up to a bound that keeps the reply small.
+    constexpr std::size_t max_reported = 50;
     std::set<std::int64_t> seen;
-    for (std::size_t k = 0; errors.empty() && k < items->size(); ++k) {
+    for (std::size_t k = 0;
+         errors.size() < max_reported && k < items->size(); ++k) {
       auto loc = base;
       loc.push_back(std::to_string(k));
       auto row = decode_stream((*items)[k], loc);

@@ -65,6 +65,29 @@ BOOST_AUTO_TEST_CASE(config_file_sets_values) {
   BOOST_TEST(result.values.listen_port == 0);
 }
 
+BOOST_AUTO_TEST_CASE(unknown_config_key_is_rejected) {
+  testing::temp_dir dir;
+  auto misspelled = dir.file("misspelled.ini");
+  std::ofstream{misspelled} << "heartbeat_timeout = 30\n";
+  auto result = parse({"--config", misspelled});
+  BOOST_TEST(result.exit_now);
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(result.output.find("heartbeat_timeout") != std::string::npos);
+
+  auto sectioned = dir.file("sectioned.ini");
+  std::ofstream{sectioned} << "[orchestrator]\nheartbeat-timeout = 30\n";
+  auto in_section = parse({"--config", sectioned});
+  BOOST_TEST(in_section.exit_now);
+  BOOST_TEST(in_section.output.find("orchestrator") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(non_number_is_reported_as_such) {
+  auto result = parse({"--heartbeat-timeout", "abc"});
+  BOOST_TEST(result.exit_now);
+  BOOST_TEST(result.output.find("abc") != std::string::npos);
+  BOOST_TEST(result.output.find("range") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_value_names_setting) {
   auto negative = parse({"--heartbeat-timeout", "-3"});
   BOOST_TEST(negative.exit_now);

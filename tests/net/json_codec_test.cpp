@@ -137,6 +137,10 @@ BOOST_AUTO_TEST_CASE(streams_body_forms) {
   auto bad_id = decode_streams(json::parse(R"([{"id":0,"url":"u"}])"), 10);
   BOOST_REQUIRE(!bad_id);
   BOOST_TEST(only_error(bad_id.errors) == "body.0.id");
+  auto several = decode_streams(
+    json::parse(R"([{"id":-1,"url":"u"},{"id":9},{"url":"u"},{"id":"10","url":"u"}])"), 10);
+  BOOST_REQUIRE(!several);
+  BOOST_TEST(several.errors.size() == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(iso_time_is_utc_with_offset) {
