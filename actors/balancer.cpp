@@ -103,6 +103,11 @@ caf::behavior balancer_actor(balancer_self* self, settings config,
     [self](caf::update_atom, role r, caf::actor handle) {
       self->state.handles.set(r, std::move(handle));
     },
+    [self](caf::update_atom, std::shared_ptr<balancer> policy) {
+      logger("actors")->info("balancer-policy-changed from={} to={}",
+                             self->state.policy->name(), policy->name());
+      self->state.policy = std::move(policy);
+    },
     [self](caf::tick_atom) { on_tick(self); },
   };
 }

@@ -4,6 +4,7 @@
 #include "actors/peers.hpp"
 #include "modules/balancer/balancer.hpp"
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <memory>
@@ -28,9 +29,12 @@ using balancer_self = caf::stateful_actor<balancer_state>;
 ///
 /// Protocol:
 /// - (rebalance_atom, std::string reason) -> rebalance_report
+/// - (update_atom, std::shared_ptr<balancer>): switch to another policy
 /// - (update_atom, role, caf::actor): a peer was respawned
 caf::behavior balancer_actor(balancer_self* self, settings config,
                              peers handles,
                              std::shared_ptr<balancer> policy);
 
 } // namespace orchestrator
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<orchestrator::balancer>)

@@ -49,6 +49,18 @@ std::vector<std::string> settings::describe() const {
   add("io_threads", std::to_string(io_threads));
   add("actor_threads", std::to_string(actor_threads));
   add("log_level", log_level);
+  add("modules_dir", modules_dir.empty() ? std::string{"(next to the binary)"}
+                                         : modules_dir);
+  auto join = [](const std::vector<std::string>& names, const char* none) {
+    std::string result;
+    for (const auto& name : names)
+      result += (result.empty() ? "" : ",") + name;
+    return result.empty() ? std::string{none} : result;
+  };
+  add("modules", join(modules, "(all)"));
+  add("skip_modules", join(skip_modules, "(none)"));
+  add("metrics_interval", format_seconds(metrics_interval));
+  add("max_migrations_per_cycle", std::to_string(max_migrations_per_cycle));
   return lines;
 }
 
@@ -179,6 +191,38 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("ORCHESTRATOR_ACTOR_THREADS")
     ->check(CLI::Number)
     ->check(CLI::Range(1, 64));
+  double metrics_interval = 10;
+  const std::vector<std::string> module_names{
+    "smart_balancer", "resilient_failure_handler", "system_metrics"};
+  app.add_option("--modules-dir", s.modules_dir,
+                 "Folder of the optional modules (default: modules/ next to "
+                 "the orchestrator binary)")
+    ->type_name("DIR")
+    ->envname("ORCHESTRATOR_MODULES_DIR");
+  app.add_option("--modules", s.modules,
+                 "Comma-separated modules to load (default: all of "
+                 "smart_balancer, resilient_failure_handler, system_metrics)")
+    ->type_name("LIST")
+    ->envname("ORCHESTRATOR_MODULES")
+    ->delimiter(',')
+    ->check(CLI::IsMember(module_names));
+  app.add_option("--skip-modules", s.skip_modules,
+                 "Comma-separated modules not to load even when installed")
+    ->type_name("LIST")
+    ->envname("ORCHESTRATOR_SKIP_MODULES")
+    ->delimiter(',')
+    ->check(CLI::IsMember(module_names));
+  app.add_option("--metrics-interval", metrics_interval,
+                 "Seconds between samples of the host's system metrics")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_METRICS_INTERVAL")
+    ->check(CLI::Number)
+    ->check(CLI::Range(0.05, 86400.0));
+  app.add_option("--max-migrations-per-cycle", s.max_migrations_per_cycle,
+                 "Most streams the smart balancer moves in one round")
+    ->type_name("COUNT")
+    ->envname("MAX_MIGRATIONS_PER_CYCLE")
+    ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
     ->type_name("LEVEL")
@@ -251,6 +295,7 @@ command_line parse_command_line(int argc, char** argv) {
   s.request_timeout = to_duration(request_timeout);
   s.dead_worker_retention = to_duration(retention);
   s.idle_timeout = to_duration(idle_timeout);
+  s.metrics_interval = to_duration(metrics_interval);
   if (auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0)
     s.config_file = config->as<std::string>();
   return result;

@@ -57,6 +57,17 @@ struct settings {
   std::size_t io_threads = 1;
   std::size_t actor_threads = 2;
   std::string log_level = "info";
+  /// Folder of the optional modules; empty means "modules" next to the
+  /// server binary.
+  std::string modules_dir;
+  /// Modules to load; empty means every known module.
+  std::vector<std::string> modules;
+  /// Modules not to load even when installed.
+  std::vector<std::string> skip_modules;
+  /// Interval of host metrics sampling by the system_metrics module.
+  duration metrics_interval{10'000};
+  /// Most streams the smart balancer moves in one round.
+  std::int64_t max_migrations_per_cycle = 10;
 
   /// Returns the path of the SQLite database inside data_dir.
   std::string database_path() const;

@@ -72,6 +72,11 @@ caf::behavior failure_handler_actor(failure_handler_self* self,
     [self](caf::update_atom, role r, caf::actor handle) {
       self->state.handles.set(r, std::move(handle));
     },
+    [self](caf::update_atom, std::shared_ptr<failure_detector> detector) {
+      logger("actors")->info("failure-detector-changed from={} to={}",
+                             self->state.detector->name(), detector->name());
+      self->state.detector = std::move(detector);
+    },
     [self](caf::tick_atom) { on_tick(self); },
   };
 }

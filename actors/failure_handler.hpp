@@ -4,6 +4,7 @@
 #include "actors/peers.hpp"
 #include "modules/failure/failure_detector.hpp"
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <memory>
@@ -30,8 +31,11 @@ using failure_handler_self = caf::stateful_actor<failure_handler_state>;
 /// - (fail_atom, std::string server_id) -> failure_report: an operator
 ///   declares a worker failed
 /// - (update_atom, role, caf::actor): a peer was respawned
+/// - (update_atom, std::shared_ptr<failure_detector>): switch detectors
 caf::behavior failure_handler_actor(failure_handler_self* self,
                                     settings config, peers handles,
                                     std::shared_ptr<failure_detector> detector);
 
 } // namespace orchestrator
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<orchestrator::failure_detector>)

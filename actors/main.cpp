@@ -5,6 +5,7 @@
 #include "actors/errors.hpp"
 #include "actors/gateway.hpp"
 #include "actors/logging.hpp"
+#include "actors/module_setup.hpp"
 #include "actors/supervisor.hpp"
 #include "modules/store/catalog_file.hpp"
 #include "modules/store/sqlite_store.hpp"
@@ -158,10 +159,12 @@ int main(int argc, char** argv) {
   caf_config.set("scheduler.max-threads", config.actor_threads);
   caf::actor_system system{caf_config};
 
+  auto modules = load_modules(config);
   auto gateway = system.spawn(gateway_actor);
   auto supervisor = system.spawn(supervisor_actor,
-                                 basic_children(config, open_store),
-                                 restart_policy{}, gateway);
+                                 standard_children(config, open_store),
+                                 std::move(modules), restart_policy{}, gateway);
+  caf::anon_send(gateway, caf::update_atom::value, role::supervisor, supervisor);
   actor_bridge bridge{gateway, config.request_timeout};
 
   auto shutdown_actors = [&] {

@@ -16,6 +16,8 @@ const char* to_string(role r) {
       return "metrics";
     case role::status:
       return "status";
+    case role::supervisor:
+      return "supervisor";
   }
   return "unknown";
 }

@@ -25,11 +25,13 @@ enum class role : std::uint8_t {
   failure_handler,
   metrics,
   status,
+  /// The supervisor itself, addressed for module operations.
+  supervisor,
 };
 
-inline constexpr role all_roles[] = {role::store,    role::coordinator,
-                                     role::balancer, role::failure_handler,
-                                     role::metrics,  role::status};
+inline constexpr role all_roles[] = {
+  role::store,   role::coordinator, role::balancer, role::failure_handler,
+  role::metrics, role::status,      role::supervisor};
 
 /// Returns the role's name as used in logs and /modules/status, such as
 /// "failure_handler".
@@ -73,6 +75,10 @@ using assignments_atom = caf::atom_constant<caf::atom("assignmnts")>;
 using streams_atom = caf::atom_constant<caf::atom("streams")>;
 using summary_atom = caf::atom_constant<caf::atom("summary")>;
 
+// Sent to the supervisor.
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
+using disable_atom = caf::atom_constant<caf::atom("disable")>;
+
 // Sent to the balancer.
 using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
 
@@ -82,6 +88,10 @@ using history_atom = caf::atom_constant<caf::atom("history")>;
 
 // Sent to the status actor.
 using roles_atom = caf::atom_constant<caf::atom("roles")>;
+using modules_atom = caf::atom_constant<caf::atom("modules")>;
+
+// Sent to the metrics actor.
+using host_atom = caf::atom_constant<caf::atom("host")>;
 
 // Sent to several actors.
 using route_atom = caf::atom_constant<caf::atom("route")>;

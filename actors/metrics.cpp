@@ -1,12 +1,53 @@
 #include "actors/metrics.hpp"
 
+#include "actors/errors.hpp"
+#include "actors/logging.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/all.hpp>
 
 namespace orchestrator {
 
-caf::behavior metrics_actor(metrics_self* self) {
+namespace {
+
+/// Reads the host metrics source once, if there is one.
+void sample_host(metrics_self* self) {
+  auto& st = self->state;
+  if (!st.source)
+    return;
+  auto sample = st.source->sample();
+  if (!sample) {
+    // Log the first failure of a run of failures, not every one.
+    if (st.host_error.empty())
+      logger("actors")->warn("host-metrics-failed source={} error=\"{}\"",
+                             st.source->name(), describe(sample.error()));
+    st.host_error = describe(sample.error());
+    return;
+  }
+  st.host_error.clear();
+  st.host_sample = std::move(*sample);
+  st.has_host_sample = true;
+}
+
+/// Schedules the next sampling tick unless one is pending or there is no
+/// source.
+void schedule_tick(metrics_self* self) {
+  auto& st = self->state;
+  if (st.ticking || !st.source)
+    return;
+  st.ticking = true;
+  self->delayed_send(self, st.interval, caf::tick_atom::value);
+}
+
+} // namespace
+
+caf::behavior metrics_actor(metrics_self* self,
+                            std::shared_ptr<host_metrics> source,
+                            std::chrono::milliseconds interval) {
+  self->state.source = std::move(source);
+  self->state.interval = interval;
+  sample_host(self);
+  schedule_tick(self);
   return {
     [self](atoms::record_atom, const std::string& server_id,
            const metrics_sample& sample) {
@@ -27,6 +68,30 @@ caf::behavior metrics_actor(metrics_self* self) {
         result.push_back(*k);
       }
       return result;
+    },
+    [self](caf::get_atom, atoms::host_atom) -> caf::result<metrics_sample> {
+      auto& st = self->state;
+      if (!st.source)
+        return make_error(errc::unavailable,
+                          "no host metrics: the system_metrics module is not "
+                          "running");
+      if (!st.has_host_sample || !st.host_error.empty())
+        return make_error(errc::unavailable,
+                          "host metrics unavailable: " + st.host_error);
+      return st.host_sample;
+    },
+    [self](caf::tick_atom) {
+      self->state.ticking = false;
+      sample_host(self);
+      schedule_tick(self);
+    },
+    [self](caf::update_atom, std::shared_ptr<host_metrics> source) {
+      auto& st = self->state;
+      st.source = std::move(source);
+      st.has_host_sample = false;
+      st.host_error.clear();
+      sample_host(self);
+      schedule_tick(self);
     },
   };
 }

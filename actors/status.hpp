@@ -11,6 +11,7 @@ namespace orchestrator {
 
 struct status_state {
   std::map<std::string, role_status> roles;
+  std::map<std::string, module_status> modules;
   static inline const char* name = "status";
 };
 
@@ -21,7 +22,9 @@ using status_self = caf::stateful_actor<status_state>;
 ///
 /// Protocol:
 /// - (update_atom, role_status)
+/// - (update_atom, module_status)
 /// - (get_atom, roles_atom) -> std::vector<role_status>
+/// - (get_atom, modules_atom) -> std::vector<module_status>
 caf::behavior status_actor(status_self* self);
 
 } // namespace orchestrator

@@ -439,4 +439,35 @@ typename Inspector::result_type inspect(Inspector& f, role_status& x) {
            x.restarts, x.error);
 }
 
+/// State of one optional module, as /modules/status reports it.
+struct module_status {
+  /// Our name, such as "smart_balancer".
+  std::string name;
+  /// The role it enhances, such as "balancer".
+  std::string role;
+  /// Where the server looked for the module's file.
+  std::string file;
+  /// The module's version; empty unless it was loaded.
+  std::string version;
+  /// True if the file exists in the modules directory.
+  bool found = false;
+  /// True if the library loaded and passed the interface check.
+  bool loaded = false;
+  /// True if the module's actor is running for its role now.
+  bool initialized = false;
+  /// Why the module is not loaded or not running; empty when it runs.
+  std::string error;
+  /// The variant its role runs now: the module's name or "basic".
+  std::string variant;
+  /// Milliseconds since the epoch when the current state began.
+  std::int64_t since_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, module_status& x) {
+  return f(caf::meta::type_name("module_status"), x.name, x.role, x.file,
+           x.version, x.found, x.loaded, x.initialized, x.error, x.variant,
+           x.since_ms);
+}
+
 } // namespace orchestrator

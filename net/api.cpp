@@ -1,6 +1,7 @@
 #include "net/api.hpp"
 
 #include "actors/logging.hpp"
+#include "actors/module_setup.hpp"
 
 #include <caf/sec.hpp>
 
@@ -132,6 +133,88 @@ json rebalance_json(const rebalance_report& report) {
           {"affected_instances", report.workers_affected},
           {"execution_time_ms", report.duration_ms},
           {"error", nullptr}};
+}
+
+json module_json(const module_status& m) {
+  const auto* known = find_known_module(m.name);
+  return {{"name", m.name},
+          {"python_name", known != nullptr ? known->legacy_name : ""},
+          {"role", m.role},
+          {"file", m.file},
+          {"version", m.version.empty() ? json(nullptr) : json(m.version)},
+          {"found", m.found},
+          {"loaded", m.loaded},
+          {"initialized", m.initialized},
+          {"error", m.error.empty() ? json(nullptr) : json(m.error)},
+          {"variant", m.variant},
+          {"since", iso_time(m.since_ms)}};
+}
+
+http_response modules_status_error(const caf::error& err) {
+  logger("net")->error("modules-status-failed error=\"{}\"", describe(err));
+  return json_response(500, {{"detail",
+                              {{"status", "error"},
+                               {"timestamp", now_iso()},
+                               {"error", describe(err)},
+                               {"message", "could not read the module status"}}}});
+}
+
+/// Builds the /modules/status body: the Python server's keys, plus our
+/// module names and every role's state.
+json modules_status_body(const std::vector<module_status>& modules,
+                         const std::vector<role_status>& roles) {
+  std::map<std::string, const role_status*> by_role;
+  for (const auto& r : roles)
+    by_role[r.role] = &r;
+  auto running = [&](const char* name) {
+    auto i = by_role.find(name);
+    return i != by_role.end() && i->second->state == "running";
+  };
+
+  json legacy = json::object();
+  json ours = json::object();
+  json functionality = {{"basic_orchestration", running("coordinator")}};
+  int available = 0;
+  int initialized = 0;
+  for (const auto& known : known_modules) {
+    module_status m;
+    m.name = known.name;
+    m.role = known.role;
+    for (const auto& candidate : modules)
+      if (candidate.name == known.name)
+        m = candidate;
+    bool active = m.initialized && running(known.role);
+    available += m.loaded ? 1 : 0;
+    initialized += active ? 1 : 0;
+    legacy[known.legacy_name] = {{"available", m.loaded},
+                                 {"initialized", active},
+                                 {"error", m.error.empty() ? json(nullptr)
+                                                           : json(m.error)},
+                                 {"module", known.name}};
+    ours[known.name] = module_json(m);
+    functionality[known.functionality] = active;
+  }
+  bool degraded = false;
+  for (const auto& [key, value] : functionality.items())
+    degraded = degraded || !value.get<bool>();
+
+  json role_list = json::object();
+  for (const auto& r : roles)
+    role_list[r.role] = {{"variant", r.variant},
+                         {"state", r.state},
+                         {"restarts", r.restarts},
+                         {"error", r.error.empty() ? json(nullptr)
+                                                   : json(r.error)}};
+  return {{"status", "success"},
+          {"timestamp", now_iso()},
+          {"modules", legacy},
+          {"functionality", functionality},
+          {"summary", {{"total_modules", 3},
+                       {"available_modules", available},
+                       {"initialized_modules", initialized},
+                       {"degraded_functionality", degraded}}},
+          {"enhanced_modules", ours},
+          {"roles", role_list}};
 }
 
 } // namespace
@@ -520,7 +603,7 @@ void api::add_health_routes() {
         }
         bridge.ask<cluster_summary>(
           role::coordinator,
-          [respond, role_list, roles_ok, backend](caf::expected<cluster_summary> s) {
+          [bridge, respond, role_list, roles_ok, backend](caf::expected<cluster_summary> s) {
             json body = {{"timestamp", now_iso()}, {"roles", role_list}};
             if (!s) {
               body["status"] = "unhealthy";
@@ -546,7 +629,13 @@ void api::add_health_routes() {
               return;
             }
             body["status"] = roles_ok ? "healthy" : "degraded";
-            respond(json_response(200, body));
+            bridge.ask<metrics_sample>(
+              role::metrics,
+              [respond, body](caf::expected<metrics_sample> host) mutable {
+                body["system_metrics"] = host ? to_json(*host) : json(nullptr);
+                respond(json_response(200, body));
+              },
+              caf::get_atom::value, atoms::host_atom::value);
           },
           caf::get_atom::value, atoms::summary_atom::value);
       },
@@ -579,83 +668,59 @@ void api::add_health_routes() {
   });
 
   router_.add("GET", "/modules/status", [this](routed_request, responder respond) {
-    bridge_.ask<std::vector<role_status>>(
+    auto bridge = bridge_;
+    bridge_.ask<std::vector<module_status>>(
       role::status,
-      [respond](caf::expected<std::vector<role_status>> roles) {
-        if (!roles) {
-          respond(json_response(
-            500, {{"detail", {{"status", "error"},
-                              {"timestamp", now_iso()},
-                              {"error", describe(roles.error())},
-                              {"message", "could not read the module status"}}}}));
+      [bridge, respond](caf::expected<std::vector<module_status>> modules) {
+        if (!modules) {
+          respond(modules_status_error(modules.error()));
           return;
         }
-        std::map<std::string, role_status> by_role;
-        for (const auto& r : *roles)
-          by_role[r.role] = r;
-
-        // The Python server's module names stay as keys; `module` and `role`
-        // name our module and the role it enhances.
-        struct entry {
-          const char* legacy_name;
-          const char* module;
-          const char* role_name;
-          const char* functionality;
-        };
-        const entry entries[] = {
-          {"psutil", "system_metrics", "metrics", "system_metrics"},
-          {"enhanced_orchestrator", "smart_balancer", "balancer",
-           "smart_load_balancing"},
-          {"resilient_orchestrator", "resilient_failure_handler",
-           "failure_handler", "enhanced_failure_handling"},
-        };
-        json modules = json::object();
-        json functionality = {{"basic_orchestration",
-                               by_role["coordinator"].state == "running"}};
-        int available = 0;
-        int initialized = 0;
-        for (const auto& e : entries) {
-          const auto& r = by_role[e.role_name];
-          bool is_enhanced = r.variant == e.module;
-          bool running = is_enhanced && r.state == "running";
-          available += is_enhanced ? 1 : 0;
-          initialized += running ? 1 : 0;
-          modules[e.legacy_name]
-            = {{"available", is_enhanced},
-               {"initialized", running},
-               {"error", is_enhanced ? (r.error.empty() ? json(nullptr)
-                                                        : json(r.error))
-                                     : json("module not installed; the role "
-                                            "runs its basic variant")},
-               {"module", e.module},
-               {"role", e.role_name},
-               {"variant", r.variant.empty() ? json(nullptr) : json(r.variant)}};
-          functionality[e.functionality] = running;
-        }
-        bool degraded = false;
-        for (const auto& [key, value] : functionality.items())
-          degraded = degraded || !value.get<bool>();
-
-        json role_list = json::object();
-        for (const auto& [name, r] : by_role)
-          role_list[name] = {{"variant", r.variant},
-                             {"state", r.state},
-                             {"restarts", r.restarts},
-                             {"error", r.error.empty() ? json(nullptr)
-                                                       : json(r.error)}};
-        respond(json_response(
-          200, {{"status", "success"},
-                {"timestamp", now_iso()},
-                {"modules", modules},
-                {"functionality", functionality},
-                {"summary", {{"total_modules", 3},
-                             {"available_modules", available},
-                             {"initialized_modules", initialized},
-                             {"degraded_functionality", degraded}}},
-                {"roles", role_list}}));
+        bridge.ask<std::vector<role_status>>(
+          role::status,
+          [respond, modules = std::move(*modules)](
+            caf::expected<std::vector<role_status>> roles) {
+            if (!roles) {
+              respond(modules_status_error(roles.error()));
+              return;
+            }
+            respond(json_response(200, modules_status_body(modules, *roles)));
+          },
+          caf::get_atom::value, atoms::roles_atom::value);
       },
-      caf::get_atom::value, atoms::roles_atom::value);
+      caf::get_atom::value, atoms::modules_atom::value);
   });
+
+  for (const char* action : {"reload", "disable"}) {
+    auto path = std::string{"/modules/{}/"} + action;
+    bool reload = std::string{action} == "reload";
+    router_.add("POST", path, [this, reload](routed_request request, responder respond) {
+      const auto* known = find_known_module(request.params[0]);
+      if (known == nullptr) {
+        respond(detail_response(404, "unknown module '" + request.params[0]
+                                       + "'; the modules are system_metrics "
+                                         "(psutil), smart_balancer "
+                                         "(enhanced_orchestrator) and "
+                                         "resilient_failure_handler "
+                                         "(resilient_orchestrator)"));
+        return;
+      }
+      auto render = [reload](module_status& status) {
+        return json_response(200, {{"status", reload ? "reloaded" : "disabled"},
+                                   {"module", module_json(status)}});
+      };
+      if (reload)
+        bridge_.ask<module_status>(role::supervisor,
+                                   reply_with<module_status>(respond, render),
+                                   atoms::reload_atom::value,
+                                   std::string{known->name});
+      else
+        bridge_.ask<module_status>(role::supervisor,
+                                   reply_with<module_status>(respond, render),
+                                   atoms::disable_atom::value,
+                                   std::string{known->name});
+    });
+  }
 }
 
 // -- admin --------------------------------------------------------------------

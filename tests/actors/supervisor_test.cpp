@@ -3,6 +3,7 @@
 #include "actors/errors.hpp"
 #include "actors/gateway.hpp"
 #include "actors/supervisor.hpp"
+#include "modules/module_loader.hpp"
 #include "modules/store/sqlite_store.hpp"
 #include "net/actor_bridge.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -41,7 +42,8 @@ struct supervisor_fixture {
     system.reset();
   }
 
-  void start(std::vector<child_spec> extra = {}) {
+  void start(std::vector<child_spec> extra = {},
+             std::vector<module_candidate> modules = {}) {
     settings s;
     s.heartbeat_check_interval = 3600s;
     s.rebalance_interval = 0ms;
@@ -53,13 +55,14 @@ struct supervisor_fixture {
       return std::unique_ptr<store>{std::move(*opened)};
     };
     // A replacement takes the place of the basic child of the same role.
-    auto children = basic_children(s, open);
+    auto children = standard_children(s, open);
     for (auto& replacement : extra)
       for (auto& child : children)
         if (child.name == replacement.name)
           child = replacement;
     supervisor = system->spawn(supervisor_actor, std::move(children),
-                               restart_policy{3, 5000ms}, gateway);
+                               std::move(modules), restart_policy{3, 5000ms},
+                               gateway);
   }
 
   template <class Reply, class... Ts>
@@ -202,15 +205,70 @@ BOOST_AUTO_TEST_CASE(repeated_crashes_mark_role_failed) {
 }
 
 BOOST_AUTO_TEST_CASE(child_failing_at_start_is_reported) {
-  child_spec refusing{role::metrics, "refusing",
-                      [](caf::local_actor* sup, const peers&) {
-                        return caf::actor{sup->spawn(failing_start_actor)};
-                      },
-                      false};
+  auto refusing = make_child(role::metrics,
+                             [](caf::local_actor* sup, const peers&,
+                                const strategy_ptr&) {
+                               return caf::actor{sup->spawn(failing_start_actor)};
+                             });
+  refusing.tracks_peers = false;
   start({refusing});
   auto status = wait_for("metrics", 3, "failed");
   BOOST_TEST(status.state == "failed");
   BOOST_TEST(status.error.find("configuration missing") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(crashing_module_falls_back_to_basic) {
+  auto library = load_module(std::string{MODULES_BUILD_DIR} + "/smart_balancer.so");
+  // The message is evaluated eagerly, and error() on a value is undefined.
+  BOOST_REQUIRE_MESSAGE(library, (library ? "" : describe(library.error())));
+  module_candidate candidate;
+  candidate.status.name = "smart_balancer";
+  candidate.status.role = "balancer";
+  candidate.status.loaded = true;
+  candidate.library = std::move(*library);
+  start({}, {candidate});
+  BOOST_REQUIRE(ask_until_ready<register_reply>(atoms::register_atom::value,
+                                                registration{"a", "h", 1, 5}));
+  BOOST_TEST(status_of("balancer").variant == "smart_balancer");
+
+  // Three restarts are allowed; the fourth crash within the window swaps in
+  // the basic variant instead of giving up the role.
+  for (std::uint32_t k = 1; k <= 3; ++k) {
+    kill(role::balancer);
+    BOOST_REQUIRE_EQUAL(wait_for("balancer", k).restarts, k);
+  }
+  kill(role::balancer);
+  role_status status;
+  for (int attempt = 0; attempt < 300; ++attempt) {
+    status = status_of("balancer");
+    if (status.variant == "basic")
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  BOOST_TEST(status.variant == "basic");
+  BOOST_TEST(status.state == "running");
+  BOOST_TEST(status.error.find("crashed") != std::string::npos);
+
+  caf::scoped_actor self{*system};
+  self->request(supervisor, 2s, caf::get_atom::value, atoms::modules_atom::value)
+    .receive(
+      [&](std::vector<module_status>& modules) {
+        BOOST_REQUIRE_EQUAL(modules.size(), 1u);
+        BOOST_TEST(!modules[0].initialized);
+        BOOST_TEST(modules[0].error.find("crashed") != std::string::npos);
+      },
+      [&](caf::error& err) { BOOST_FAIL(describe(err)); });
+
+  // The worker and its registration survived every replacement.
+  auto view = ask_until_ready<worker_view>(caf::get_atom::value,
+                                           atoms::worker_atom::value,
+                                           std::string{"a"});
+  BOOST_TEST(bool(view));
+  auto rebalance = ask<rebalance_report>(role::balancer,
+                                         atoms::rebalance_atom::value,
+                                         std::string{"manual"});
+  BOOST_REQUIRE(rebalance);
+  BOOST_TEST(rebalance->method == "basic");
 }
 
 BOOST_AUTO_TEST_CASE(children_stop_with_supervisor) {

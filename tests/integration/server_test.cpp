@@ -84,6 +84,7 @@ BOOST_AUTO_TEST_CASE(failover_and_restart_keep_every_assignment) {
   constexpr auto timeout = 1500ms;
   constexpr auto check_interval = 250ms;
   std::vector<std::string> args{"--data-dir", dir.file("data"),
+                                "--modules-dir", dir.file("modules"),
                                 "--catalog", catalog,
                                 "--heartbeat-timeout", "1.5",
                                 "--heartbeat-check-interval", "0.25",
@@ -178,7 +179,7 @@ BOOST_AUTO_TEST_CASE(failover_and_restart_keep_every_assignment) {
 
 BOOST_AUTO_TEST_CASE(malformed_requests_get_documented_errors) {
   temp_dir dir;
-  server_process server{{"--data-dir", dir.file("data"), "--max-body-bytes", "2048"},
+  server_process server{{"--data-dir", dir.file("data"), "--modules-dir", dir.file("modules"), "--max-body-bytes", "2048"},
                         dir.file("server.log")};
   http_client client{"127.0.0.1", server.port()};
 
@@ -250,7 +251,7 @@ BOOST_AUTO_TEST_CASE(malformed_requests_get_documented_errors) {
 
 BOOST_AUTO_TEST_CASE(catalog_and_worker_lifecycle) {
   temp_dir dir;
-  server_process server{{"--data-dir", dir.file("data")}, dir.file("server.log")};
+  server_process server{{"--data-dir", dir.file("data"), "--modules-dir", dir.file("modules")}, dir.file("server.log")};
   http_client client{"127.0.0.1", server.port()};
 
   auto created = client.post("/streams", {{"streams",
@@ -302,7 +303,7 @@ BOOST_AUTO_TEST_CASE(catalog_and_worker_lifecycle) {
 
 BOOST_AUTO_TEST_CASE(store_failure_returns_503_and_recovers) {
   temp_dir dir;
-  server_process server{{"--data-dir", dir.file("data")}, dir.file("server.log")};
+  server_process server{{"--data-dir", dir.file("data"), "--modules-dir", dir.file("modules")}, dir.file("server.log")};
   http_client client{"127.0.0.1", server.port()};
   BOOST_REQUIRE_EQUAL(client.post("/streams", {{"id", 1}, {"url", "u1"}}).status, 201u);
   BOOST_REQUIRE_EQUAL(client.post("/register", registration("w1", 5)).status, 200u);
@@ -338,7 +339,7 @@ BOOST_AUTO_TEST_CASE(store_failure_returns_503_and_recovers) {
 
 BOOST_AUTO_TEST_CASE(sigterm_stops_cleanly) {
   temp_dir dir;
-  server_process server{{"--data-dir", dir.file("data")}, dir.file("server.log")};
+  server_process server{{"--data-dir", dir.file("data"), "--modules-dir", dir.file("modules")}, dir.file("server.log")};
   auto status = server.stop(SIGTERM);
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0);

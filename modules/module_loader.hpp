@@ -1,0 +1,56 @@
+#pragma once
+
+#include "modules/module_api.hpp"
+
+#include <caf/expected.hpp>
+
+#include <memory>
+#include <string>
+
+namespace orchestrator {
+
+/// A module library loaded into the process.
+struct module_library {
+  std::string name;
+  std::string version;
+  std::string role;
+  /// The file it was loaded from.
+  std::string path;
+  /// Keeps the library mapped; it is unloaded when the last strategy made
+  /// from it and this handle are gone.
+  std::shared_ptr<void> handle;
+  const orchestrator_module_v1* api = nullptr;
+};
+
+/// Loads the module at `path`. The file is first copied to a private
+/// temporary file, which is loaded and then unlinked, so that replacing or
+/// overwriting the installed file (an upgrade) never disturbs the running
+/// code, and a reload really loads the new file. Fails with a clear reason
+/// if the file is missing, is not a shared library, lacks the entry point,
+/// or was built for another interface version.
+caf::expected<module_library> load_module(const std::string& path);
+
+/// Creates the module's strategy object, which must implement `Strategy`.
+/// The returned pointer keeps the library loaded.
+template <class Strategy>
+caf::expected<std::shared_ptr<Strategy>>
+create_strategy(const module_library& library, const std::string& settings_json);
+
+/// Untyped form of create_strategy: the object as the module returned it.
+caf::expected<std::shared_ptr<void>>
+create_raw_strategy(const module_library& library,
+                    const std::string& settings_json);
+
+template <class Strategy>
+caf::expected<std::shared_ptr<Strategy>>
+create_strategy(const module_library& library,
+                const std::string& settings_json) {
+  auto raw = create_raw_strategy(library, settings_json);
+  if (!raw)
+    return raw.error();
+  // The module created a Strategy and returned it as void*; the aliasing
+  // constructor shares ownership with the deleter that calls destroy().
+  return std::shared_ptr<Strategy>{*raw, static_cast<Strategy*>(raw->get())};
+}
+
+} // namespace orchestrator
