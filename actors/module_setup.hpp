@@ -8,8 +8,8 @@
 
 namespace orchestrator {
 
-/// An optional module the server knows, with the name the Python server
-/// used for the same functionality.
+/// An optional module of this server, with the name the Python server used
+/// for the same functionality.
 struct known_module {
   const char* name;
   const char* legacy_name;

@@ -96,7 +96,7 @@ using supervisor_self = caf::stateful_actor<supervisor_state>;
 
 /// Starts every role, monitors it and restarts it when it stops abnormally,
 /// within the restart policy. A role whose module loaded runs the module's
-/// strategy; if that fails to initialise or keeps crashing, the role falls
+/// strategy. If that fails to initialise or keeps crashing, the role falls
 /// back to its basic variant and the module's error is recorded. Each
 /// change is reported to the status actor and every handle change is
 /// announced to every child and the gateway as (update_atom, role,

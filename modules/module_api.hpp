@@ -17,8 +17,8 @@
 
 extern "C" {
 
-/// What a module exports. `interface_version` must stay the first member so
-/// that any version of the loader can read it.
+/// The description a module exports. `interface_version` must stay the
+/// first member so that any version of the loader can read it.
 struct orchestrator_module_v1 {
   std::uint32_t interface_version;
   /// The module's name, such as "smart_balancer".

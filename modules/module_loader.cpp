@@ -108,8 +108,8 @@ create_raw_strategy(const module_library& library,
                       "module " + library.name + " failed to initialise: "
                         + (text.empty() ? "no reason given" : text));
   }
-  // The deleter holds the library, so the code of destroy() stays mapped
-  // until the strategy is gone.
+  // The deleter keeps a reference to the library, so the code of destroy()
+  // stays mapped until the strategy is gone.
   auto handle = library.handle;
   auto destroy = library.api->destroy;
   return std::shared_ptr<void>{strategy, [handle, destroy](void* p) {

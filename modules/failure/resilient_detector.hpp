@@ -6,9 +6,9 @@ namespace orchestrator {
 
 /// The resilient failure handler's policy: the heartbeat timeout, guarded
 /// against the orchestrator's own faults. No worker is condemned in a round
-/// that follows a stall of the orchestrator itself (its checks ran late),
-/// nor while more than a fraction of the workers look dead at once, which
-/// points at the orchestrator's network rather than at the workers.
+/// that follows a stall of the orchestrator itself, when its checks ran
+/// late. Nor is any condemned while more than a fraction of the workers look
+/// dead at once, because that points at the orchestrator's own network.
 class resilient_detector final : public failure_detector {
 public:
   /// `max_dead_fraction` is in (0, 1]; a stall is a gap between two checks

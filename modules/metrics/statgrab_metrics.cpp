@@ -1,7 +1,6 @@
 #include "modules/metrics/statgrab_metrics.hpp"
 
 #include "actors/errors.hpp"
-#include "modules/module_entry.hpp"
 
 #include <statgrab.h>
 #include <sys/statvfs.h>
@@ -82,29 +81,3 @@ caf::expected<metrics_sample> statgrab_metrics::sample() {
 }
 
 } // namespace orchestrator
-
-namespace {
-
-void* create(const char* settings_json, char* error, std::size_t error_size) {
-  using namespace orchestrator;
-  return module_entry::guarded_create<host_metrics>(
-    settings_json, error, error_size, [](const nlohmann::json& settings) {
-      auto i = settings.find("data_dir");
-      std::string path = i != settings.end() && i->is_string()
-                           ? i->get<std::string>()
-                           : std::string{"/"};
-      return new statgrab_metrics(path);
-    });
-}
-
-void destroy(void* strategy) {
-  delete static_cast<orchestrator::host_metrics*>(strategy);
-}
-
-const orchestrator_module_v1 descriptor{ORCHESTRATOR_MODULE_INTERFACE_VERSION,
-                                        "system_metrics", "0.1.0", "metrics",
-                                        create, destroy};
-
-} // namespace
-
-ORCHESTRATOR_EXPORT_MODULE(descriptor)

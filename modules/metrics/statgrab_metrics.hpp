@@ -5,7 +5,7 @@
 namespace orchestrator {
 
 /// Host metrics from libstatgrab (CPU, memory, load average, uptime) and
-/// statvfs (the disk that holds the data folder).
+/// statvfs (the file system of the data folder).
 class statgrab_metrics final : public host_metrics {
 public:
   /// Initialises libstatgrab; `disk_path` names the file system to report.
