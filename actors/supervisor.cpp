@@ -270,6 +270,19 @@ caf::result<module_status> disable_module(supervisor_self* self,
 
 } // namespace
 
+/// Returns a factory that makes a module's strategy as `Strategy`.
+template <class Strategy>
+std::function<caf::expected<strategy_ptr>(const module_library&)>
+enhanced_factory(std::string module_settings) {
+  return [module_settings](const module_library& library)
+           -> caf::expected<strategy_ptr> {
+    auto strategy = create_strategy<Strategy>(library, module_settings);
+    if (!strategy)
+      return strategy.error();
+    return strategy_ptr{*strategy};
+  };
+}
+
 child_spec make_child(role name, spawn_function spawn) {
   child_spec result;
   result.name = name;
@@ -309,13 +322,7 @@ std::vector<child_spec> standard_children(const settings& config,
                      });
   metrics.tracks_peers = false;
   metrics.module = "system_metrics";
-  metrics.make_enhanced = [module_settings](const module_library& library)
-    -> caf::expected<strategy_ptr> {
-    auto strategy = create_strategy<host_metrics>(library, module_settings);
-    if (!strategy)
-      return strategy.error();
-    return strategy_ptr{*strategy};
-  };
+  metrics.make_enhanced = enhanced_factory<host_metrics>(module_settings);
   metrics.swap_message = [](const strategy_ptr& enhanced) {
     return caf::make_message(caf::update_atom::value,
                              std::static_pointer_cast<host_metrics>(enhanced));
@@ -349,13 +356,7 @@ std::vector<child_spec> standard_children(const settings& config,
       return caf::actor{sup->spawn(balancer_actor, config, handles, policy)};
     });
   balancer_spec.module = "smart_balancer";
-  balancer_spec.make_enhanced = [module_settings](const module_library& library)
-    -> caf::expected<strategy_ptr> {
-    auto strategy = create_strategy<balancer>(library, module_settings);
-    if (!strategy)
-      return strategy.error();
-    return strategy_ptr{*strategy};
-  };
+  balancer_spec.make_enhanced = enhanced_factory<balancer>(module_settings);
   balancer_spec.swap_message = [](const strategy_ptr& enhanced) {
     std::shared_ptr<balancer> policy
       = enhanced ? std::static_pointer_cast<balancer>(enhanced)
@@ -376,13 +377,7 @@ std::vector<child_spec> standard_children(const settings& config,
         sup->spawn(failure_handler_actor, config, handles, detector)};
     });
   failure_spec.module = "resilient_failure_handler";
-  failure_spec.make_enhanced = [module_settings](const module_library& library)
-    -> caf::expected<strategy_ptr> {
-    auto strategy = create_strategy<failure_detector>(library, module_settings);
-    if (!strategy)
-      return strategy.error();
-    return strategy_ptr{*strategy};
-  };
+  failure_spec.make_enhanced = enhanced_factory<failure_detector>(module_settings);
   failure_spec.swap_message = [timeout_ms](const strategy_ptr& enhanced) {
     std::shared_ptr<failure_detector> detector
       = enhanced ? std::static_pointer_cast<failure_detector>(enhanced)

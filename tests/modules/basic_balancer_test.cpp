@@ -1,21 +1,15 @@
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/loads.hpp"
+
 #include "modules/balancer/basic_balancer.hpp"
 
 #include <map>
 
 using namespace orchestrator;
+using orchestrator::testing::make_load;
 
 namespace {
-
-worker_load load(const std::string& id, std::uint32_t capacity,
-                 std::int64_t first_stream, int count) {
-  worker_load result{id, capacity, {}};
-  for (int k = 0; k < count; ++k)
-    result.owned.push_back(stream_lease{first_stream + k,
-                                        static_cast<std::uint64_t>(first_stream + k)});
-  return result;
-}
 
 std::map<std::string, int> counts_after(const std::vector<worker_load>& loads,
                                         const std::vector<stream_move>& moves) {
@@ -35,8 +29,8 @@ BOOST_AUTO_TEST_SUITE(basic_balancer_suite)
 
 BOOST_AUTO_TEST_CASE(new_worker_gets_fair_share) {
   basic_balancer policy;
-  std::vector<worker_load> loads{load("a", 20, 1, 10), load("b", 20, 100, 10),
-                                 load("c", 20, 200, 0)};
+  std::vector<worker_load> loads{make_load("a", 20, 1, 10), make_load("b", 20, 100, 10),
+                                 make_load("c", 20, 200, 0)};
   auto moves = policy.plan(loads);
   // 20 streams on 3 equal workers: shares of 6.67, so c needs 6.
   BOOST_TEST(moves.size() == 6u);
@@ -48,15 +42,15 @@ BOOST_AUTO_TEST_CASE(new_worker_gets_fair_share) {
 
 BOOST_AUTO_TEST_CASE(balanced_cluster_does_not_move) {
   basic_balancer policy;
-  std::vector<worker_load> loads{load("a", 20, 1, 7), load("b", 20, 100, 6),
-                                 load("c", 20, 200, 7)};
+  std::vector<worker_load> loads{make_load("a", 20, 1, 7), make_load("b", 20, 100, 6),
+                                 make_load("c", 20, 200, 7)};
   BOOST_TEST(policy.plan(loads).empty());
 }
 
 BOOST_AUTO_TEST_CASE(moves_follow_capacity) {
   basic_balancer policy;
-  std::vector<worker_load> loads{load("small", 10, 1, 10),
-                                 load("large", 30, 100, 10)};
+  std::vector<worker_load> loads{make_load("small", 10, 1, 10),
+                                 make_load("large", 30, 100, 10)};
   auto counts = counts_after(loads, policy.plan(loads));
   BOOST_TEST(counts["small"] == 5);
   BOOST_TEST(counts["large"] == 15);
@@ -64,7 +58,7 @@ BOOST_AUTO_TEST_CASE(moves_follow_capacity) {
 
 BOOST_AUTO_TEST_CASE(moves_newest_streams_first) {
   basic_balancer policy;
-  std::vector<worker_load> loads{load("a", 10, 1, 4), load("b", 10, 100, 0)};
+  std::vector<worker_load> loads{make_load("a", 10, 1, 4), make_load("b", 10, 100, 0)};
   auto moves = policy.plan(loads);
   BOOST_REQUIRE_EQUAL(moves.size(), 2u);
   BOOST_TEST(moves[0].stream_id == 4);
@@ -74,7 +68,7 @@ BOOST_AUTO_TEST_CASE(moves_newest_streams_first) {
 
 BOOST_AUTO_TEST_CASE(single_worker_plans_nothing) {
   basic_balancer policy;
-  BOOST_TEST(policy.plan({load("a", 10, 1, 10)}).empty());
+  BOOST_TEST(policy.plan({make_load("a", 10, 1, 10)}).empty());
   BOOST_TEST(policy.plan({}).empty());
 }
 

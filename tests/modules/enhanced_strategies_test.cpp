@@ -1,22 +1,16 @@
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/loads.hpp"
+
 #include "modules/balancer/smart_balancer.hpp"
 #include "modules/failure/resilient_detector.hpp"
 
 #include <stdexcept>
 
 using namespace orchestrator;
+using orchestrator::testing::make_load;
 
 namespace {
-
-worker_load load(const std::string& id, std::uint32_t capacity,
-                 std::int64_t first_stream, int count) {
-  worker_load result{id, capacity, {}};
-  for (int k = 0; k < count; ++k)
-    result.owned.push_back(stream_lease{first_stream + k,
-                                        static_cast<std::uint64_t>(first_stream + k)});
-  return result;
-}
 
 std::vector<liveness> workers_seen_at(std::vector<std::int64_t> times) {
   std::vector<liveness> result;
@@ -31,7 +25,7 @@ BOOST_AUTO_TEST_SUITE(smart_balancer_suite)
 
 BOOST_AUTO_TEST_CASE(round_is_capped_at_budget) {
   smart_balancer policy{3};
-  std::vector<worker_load> loads{load("a", 40, 1, 30), load("b", 40, 100, 0)};
+  std::vector<worker_load> loads{make_load("a", 40, 1, 30), make_load("b", 40, 100, 0)};
   auto moves = policy.plan(loads);
   BOOST_TEST(moves.size() == 3u);
   for (const auto& move : moves) {
@@ -42,7 +36,7 @@ BOOST_AUTO_TEST_CASE(round_is_capped_at_budget) {
 
 BOOST_AUTO_TEST_CASE(small_plans_are_kept_whole) {
   smart_balancer policy{10};
-  std::vector<worker_load> loads{load("a", 40, 1, 6), load("b", 40, 100, 0)};
+  std::vector<worker_load> loads{make_load("a", 40, 1, 6), make_load("b", 40, 100, 0)};
   BOOST_TEST(policy.plan(loads).size() == 3u);
 }
 

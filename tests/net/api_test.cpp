@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// The API over a gateway that knows no role, as while every role is down.
+/// The API over a gateway without role handles, as while every role is down.
 struct api_without_roles {
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
