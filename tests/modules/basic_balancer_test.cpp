@@ -1,8 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
-#include "tests/support/loads.hpp"
-
 #include "modules/balancer/basic_balancer.hpp"
+#include "tests/support/loads.hpp"
 
 #include <map>
 

@@ -1,9 +1,8 @@
 #include <boost/test/unit_test.hpp>
 
-#include "tests/support/loads.hpp"
-
 #include "modules/balancer/smart_balancer.hpp"
 #include "modules/failure/resilient_detector.hpp"
+#include "tests/support/loads.hpp"
 
 #include <stdexcept>
 
