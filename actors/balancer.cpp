@@ -75,6 +75,10 @@ void on_tick(balancer_self* self) {
 
 caf::behavior balancer_actor(balancer_self* self, settings config,
                              peers handles, std::shared_ptr<balancer> policy) {
+  self->set_exception_handler(
+    [](caf::scheduled_actor*, std::exception_ptr& failure) {
+      return crash_reason(failure);
+    });
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
   self->state.policy = std::move(policy);

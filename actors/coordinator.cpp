@@ -208,6 +208,10 @@ void log_failures(const failure_report& report, const char* reason) {
 
 caf::behavior coordinator_actor(coordinator_self* self, settings config,
                           peers handles) {
+  self->set_exception_handler(
+    [](caf::scheduled_actor*, std::exception_ptr& failure) {
+      return crash_reason(failure);
+    });
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
   request_load(self);

@@ -25,6 +25,8 @@ const char* to_string(errc code) {
       return "not_ready";
     case errc::unavailable:
       return "unavailable";
+    case errc::crashed:
+      return "crashed";
   }
   return "unknown_error";
 }
@@ -52,6 +54,17 @@ std::string describe(const caf::error& err) {
   if (err == caf::sec::request_receiver_down)
     return "the component handling the request stopped before replying";
   return caf::to_string(err);
+}
+
+caf::error crash_reason(std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    return make_error(errc::crashed, std::string{"unhandled exception: "}
+                                       + e.what());
+  } catch (...) {
+    return make_error(errc::crashed, "unhandled exception of unknown type");
+  }
 }
 
 } // namespace orchestrator

@@ -4,6 +4,7 @@
 #include <caf/error.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 namespace orchestrator {
@@ -26,6 +27,8 @@ enum class errc : std::uint8_t {
   not_ready,
   /// The requested feature needs an optional module that is not running.
   unavailable,
+  /// An actor stopped on an unhandled exception.
+  crashed,
 };
 
 /// The error category of `errc` values.
@@ -43,5 +46,10 @@ bool is(const caf::error& err, errc code);
 /// Returns the human-readable text of `err`: the text given to make_error for
 /// our own errors, CAF's rendering otherwise.
 std::string describe(const caf::error& err);
+
+/// Returns the exit reason for an actor that stopped on the exception in
+/// `failure`, with the exception's message. Install it with
+/// set_exception_handler, so the supervisor can report why a role crashed.
+caf::error crash_reason(std::exception_ptr& failure);
 
 } // namespace orchestrator

@@ -45,6 +45,10 @@ void on_tick(failure_handler_self* self) {
 caf::behavior failure_handler_actor(failure_handler_self* self,
                                     settings config, peers handles,
                                     std::shared_ptr<failure_detector> detector) {
+  self->set_exception_handler(
+    [](caf::scheduled_actor*, std::exception_ptr& failure) {
+      return crash_reason(failure);
+    });
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
   self->state.detector = std::move(detector);

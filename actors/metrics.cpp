@@ -44,6 +44,10 @@ void schedule_tick(metrics_self* self) {
 caf::behavior metrics_actor(metrics_self* self,
                             std::shared_ptr<host_metrics> source,
                             std::chrono::milliseconds interval) {
+  self->set_exception_handler(
+    [](caf::scheduled_actor*, std::exception_ptr& failure) {
+      return crash_reason(failure);
+    });
   self->state.source = std::move(source);
   self->state.interval = interval;
   sample_host(self);

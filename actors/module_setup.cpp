@@ -51,7 +51,8 @@ std::vector<module_candidate> load_modules(const settings& config) {
       status.error = "not loaded: excluded by --modules or --skip-modules";
     } else if (!status.found) {
       status.error = "not installed: no file " + status.file;
-    } else if (auto library = load_module(status.file); !library) {
+    } else if (auto library = load_module(status.file, known.name, known.role);
+               !library) {
       status.error = describe(library.error());
     } else {
       status.loaded = true;

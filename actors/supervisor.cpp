@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 namespace orchestrator {
 
 namespace {
@@ -216,10 +218,12 @@ caf::result<module_status> reload_module(supervisor_self* self,
     return found.error();
   auto [m, r] = *found;
 
-  auto library = load_module(m->status.file);
+  auto library = load_module(m->status.file, m->status.name, m->status.role);
   if (!library) {
     auto error = describe(library.error());
-    m->status.found = std::filesystem::exists(m->status.file);
+    std::error_code ec;
+    m->status.found = std::filesystem::exists(m->status.file, ec);
+    publish_module(self, m->status);
     logger("actors")->warn("module-reload-failed module={} error=\"{}\" "
                            "variant={}",
                            name, error, r->status.variant);

@@ -3,11 +3,14 @@
 #include "actors/errors.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 namespace orchestrator {
@@ -39,10 +42,51 @@ caf::expected<std::string> private_copy(const std::string& path) {
 
 } // namespace
 
-caf::expected<module_library> load_module(const std::string& path) {
+caf::error check_elf_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return load_failure(path, "cannot open it");
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<std::uint64_t>(in.tellg());
+  in.seekg(0);
+
+  Elf64_Ehdr header{};
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof(header)))
+    return load_failure(path, "not a loadable shared library (file too short)");
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0)
+    return load_failure(path, "not a loadable shared library (not an ELF file)");
+  if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_machine != EM_X86_64
+      || header.e_type != ET_DYN)
+    return load_failure(path, "not a loadable shared library (not a 64-bit "
+                              "shared object for this machine)");
+  if (header.e_phentsize != sizeof(Elf64_Phdr)
+      || header.e_phoff + std::uint64_t{header.e_phnum} * sizeof(Elf64_Phdr) > size)
+    return load_failure(path, "not a loadable shared library (truncated: "
+                              "program headers lie past the end of the file)");
+  in.seekg(static_cast<std::streamoff>(header.e_phoff));
+  for (unsigned k = 0; k < header.e_phnum; ++k) {
+    Elf64_Phdr segment{};
+    if (!in.read(reinterpret_cast<char*>(&segment), sizeof(segment)))
+      return load_failure(path, "not a loadable shared library (unreadable "
+                                "program header)");
+    if (segment.p_type == PT_LOAD && segment.p_offset + segment.p_filesz > size)
+      return load_failure(path,
+                          "not a loadable shared library (truncated: "
+                          + std::to_string(size) + " bytes, a segment ends at "
+                          + std::to_string(segment.p_offset + segment.p_filesz)
+                          + "); was the copy interrupted?");
+  }
+  return caf::none;
+}
+
+caf::expected<module_library> load_module(const std::string& path,
+                                          const std::string& expected_name,
+                                          const std::string& expected_role) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     return load_failure(path, "no such file");
+  if (auto err = check_elf_file(path))
+    return err;
   auto copy = private_copy(path);
   if (!copy)
     return copy.error();
@@ -84,6 +128,14 @@ caf::expected<module_library> load_module(const std::string& path) {
       || api->create == nullptr || api->destroy == nullptr)
     return load_failure(path, "its description lacks a name, version, role, "
                               "create or destroy");
+
+  if (!expected_name.empty() && expected_name != api->name)
+    return load_failure(path, std::string{"it is the module '"} + api->name
+                                + "', not '" + expected_name
+                                + "'; install it under its own name");
+  if (!expected_role.empty() && expected_role != api->role)
+    return load_failure(path, std::string{"it enhances the role '"} + api->role
+                                + "', not '" + expected_role + "'");
 
   module_library library;
   library.name = api->name;

@@ -28,7 +28,19 @@ struct module_library {
 /// code, and a reload really loads the new file. Fails with a clear reason
 /// if the file is missing, is not a shared library, lacks the entry point,
 /// or was built for another interface version.
-caf::expected<module_library> load_module(const std::string& path);
+///
+/// With `expected_name` and `expected_role`, also rejects a module that
+/// describes itself as another module or role (a file copied under the
+/// wrong name would otherwise hand a role the wrong kind of object).
+caf::expected<module_library> load_module(const std::string& path,
+                                          const std::string& expected_name = {},
+                                          const std::string& expected_role = {});
+
+/// Checks that `path` is a complete ELF shared object for this machine:
+/// every loadable segment lies within the file. dlopen maps a truncated file
+/// without complaint and the process then dies of SIGBUS, so the loader
+/// checks first.
+caf::error check_elf_file(const std::string& path);
 
 /// Creates the module's strategy object, which must implement `Strategy`.
 /// The returned pointer keeps the library loaded.

@@ -174,6 +174,40 @@ BOOST_AUTO_TEST_CASE(corrupt_module_falls_back) {
   s.check_orchestration_works();
 }
 
+BOOST_AUTO_TEST_CASE(truncated_module_is_rejected) {
+  // An interrupted copy: dlopen would map it and the process would die of
+  // SIGBUS on the first page past the end.
+  scenario s;
+  std::ifstream in{std::string{MODULES_BUILD_DIR} + "/smart_balancer.so",
+                   std::ios::binary};
+  std::string head(20000, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  std::ofstream{s.modules + "/smart_balancer.so", std::ios::binary} << head;
+  s.start();
+  auto entry = s.modules_status()["modules"]["enhanced_orchestrator"];
+  BOOST_TEST(entry["available"] == false);
+  BOOST_TEST(entry["error"].get<std::string>().find("truncated") != std::string::npos);
+  s.check_orchestration_works();
+
+  // The same file on reload is rejected, and the server stays up.
+  auto reload = s.client->request("POST", "/modules/smart_balancer/reload");
+  BOOST_TEST(reload.status == 422u);
+  BOOST_TEST(s.client->get("/health").status == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(module_under_wrong_name_is_rejected) {
+  scenario s;
+  std::filesystem::copy_file(std::string{MODULES_BUILD_DIR} + "/resilient_failure_handler.so",
+                             s.modules + "/smart_balancer.so");
+  s.start();
+  auto entry = s.modules_status()["modules"]["enhanced_orchestrator"];
+  BOOST_TEST(entry["available"] == false);
+  BOOST_TEST(entry["error"].get<std::string>().find("install it under its own name")
+             != std::string::npos);
+  BOOST_TEST(s.client->request("POST", "/rebalance/basic").status == 200u);
+  s.check_orchestration_works();
+}
+
 BOOST_AUTO_TEST_CASE(wrong_interface_version_is_rejected) {
   scenario s;
   s.install_fixture("wrong_version_module", "smart_balancer");
