@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/logging.hpp"
+#include "modules/balancer/basic_balancer.hpp"
 
 #include <caf/all.hpp>
 
@@ -13,8 +14,10 @@ namespace {
 
 using report_callback = std::function<void(caf::expected<rebalance_report>)>;
 
-/// Runs one round: loads, plan, apply. `done` receives the report.
-void run_round(balancer_self* self, std::string reason, report_callback done) {
+/// Runs one round: loads, plan, apply. `done` receives the report. With
+/// `basic`, the round uses the basic policy whatever module runs.
+void run_round(balancer_self* self, std::string reason, report_callback done,
+               bool basic = false) {
   auto& st = self->state;
   const auto& coordinator = st.handles.get(role::coordinator);
   if (!coordinator) {
@@ -25,10 +28,13 @@ void run_round(balancer_self* self, std::string reason, report_callback done) {
   auto timeout = st.config.request_timeout;
   self->request(coordinator, timeout, atoms::loads_atom::value)
     .then(
-      [self, coordinator, timeout, started, reason,
-       done](std::vector<worker_load>& loads) {
-        auto moves = self->state.policy->plan(loads);
-        auto method = self->state.policy->name();
+      [self, coordinator, timeout, started, reason, done,
+       basic](std::vector<worker_load>& loads) {
+        basic_balancer fallback;
+        balancer& policy = basic ? static_cast<balancer&>(fallback)
+                                 : *self->state.policy;
+        auto moves = policy.plan(loads);
+        auto method = policy.name();
         auto finish = [=](rebalance_report report) {
           report.method = method;
           report.reason = reason;
@@ -86,8 +92,8 @@ caf::behavior balancer_actor(balancer_self* self, settings config,
     self->delayed_send(self, self->state.config.rebalance_interval,
                        caf::tick_atom::value);
   return {
-    [self](atoms::rebalance_atom,
-           std::string& reason) -> caf::result<rebalance_report> {
+    [self](atoms::rebalance_atom, std::string& reason,
+           bool basic) -> caf::result<rebalance_report> {
       auto promise = self->make_response_promise<rebalance_report>();
       run_round(self, reason, [promise, reason](
                                 caf::expected<rebalance_report> report) mutable {
@@ -101,7 +107,7 @@ caf::behavior balancer_actor(balancer_self* self, settings config,
                                report->workers_affected.size(),
                                report->duration_ms);
         promise.deliver(std::move(*report));
-      });
+      }, basic);
       return promise;
     },
     [self](caf::update_atom, role r, caf::actor handle) {

@@ -28,7 +28,8 @@ using balancer_self = caf::stateful_actor<balancer_state>;
 /// every rebalance_interval.
 ///
 /// Protocol:
-/// - (rebalance_atom, std::string reason) -> rebalance_report
+/// - (rebalance_atom, std::string reason, bool basic) -> rebalance_report;
+///   `basic` forces the basic policy for this round
 /// - (update_atom, std::shared_ptr<balancer>): switch to another policy
 /// - (update_atom, role, caf::actor): a peer was respawned
 caf::behavior balancer_actor(balancer_self* self, settings config,

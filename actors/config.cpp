@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -192,8 +193,33 @@ command_line parse_command_line(int argc, char** argv) {
     ->check(CLI::Number)
     ->check(CLI::Range(1, 64));
   double metrics_interval = 10;
-  const std::vector<std::string> module_names{
-    "smart_balancer", "resilient_failure_handler", "system_metrics"};
+  // Names are trimmed, so "a, b" works, and the Python server's names map
+  // to ours. An empty name (from an empty value) is dropped after parsing,
+  // so "" means an empty list.
+  auto trim_name = [](std::string name) {
+    auto first = name.find_first_not_of(" \t");
+    auto last = name.find_last_not_of(" \t");
+    name = first == std::string::npos ? std::string{}
+                                      : name.substr(first, last - first + 1);
+    if (name == "psutil")
+      return std::string{"system_metrics"};
+    if (name == "enhanced_orchestrator")
+      return std::string{"smart_balancer"};
+    if (name == "resilient_orchestrator")
+      return std::string{"resilient_failure_handler"};
+    return name;
+  };
+  CLI::Validator module_name{
+    [](std::string& name) -> std::string {
+      if (name.empty() || name == "smart_balancer"
+          || name == "resilient_failure_handler" || name == "system_metrics")
+        return {};
+      return "unknown module '" + name
+             + "'; the modules are system_metrics, smart_balancer and "
+               "resilient_failure_handler (or their Python names psutil, "
+               "enhanced_orchestrator and resilient_orchestrator)";
+    },
+    "MODULE"};
   app.add_option("--modules-dir", s.modules_dir,
                  "Folder of the optional modules (default: modules/ next to "
                  "the orchestrator binary)")
@@ -205,13 +231,15 @@ command_line parse_command_line(int argc, char** argv) {
     ->type_name("LIST")
     ->envname("ORCHESTRATOR_MODULES")
     ->delimiter(',')
-    ->check(CLI::IsMember(module_names));
+    ->transform(trim_name)
+    ->check(module_name);
   app.add_option("--skip-modules", s.skip_modules,
                  "Comma-separated modules not to load even when installed")
     ->type_name("LIST")
     ->envname("ORCHESTRATOR_SKIP_MODULES")
     ->delimiter(',')
-    ->check(CLI::IsMember(module_names));
+    ->transform(trim_name)
+    ->check(module_name);
   app.add_option("--metrics-interval", metrics_interval,
                  "Seconds between samples of the host's system metrics")
     ->type_name("SECONDS")
@@ -296,6 +324,9 @@ command_line parse_command_line(int argc, char** argv) {
   s.dead_worker_retention = to_duration(retention);
   s.idle_timeout = to_duration(idle_timeout);
   s.metrics_interval = to_duration(metrics_interval);
+  for (auto* names : {&s.modules, &s.skip_modules})
+    names->erase(std::remove(names->begin(), names->end(), std::string{}),
+                 names->end());
   if (auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0)
     s.config_file = config->as<std::string>();
   return result;

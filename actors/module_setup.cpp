@@ -48,7 +48,13 @@ std::vector<module_candidate> load_modules(const settings& config) {
     bool selected = (config.modules.empty() || listed(config.modules, known.name))
                     && !listed(config.skip_modules, known.name);
     if (!selected) {
+      // A deliberate choice, so it is reported at info, not as a warning.
       status.error = "not loaded: excluded by --modules or --skip-modules";
+      log->info("module-skipped module={} fallback=basic role={}", known.name,
+                known.role);
+      unavailable.push_back(known.name);
+      result.push_back(std::move(candidate));
+      continue;
     } else if (!status.found) {
       status.error = "not installed: no file " + status.file;
     } else if (auto library = load_module(status.file, known.name, known.role);

@@ -737,7 +737,7 @@ void api::add_admin_routes() {
                           + " instance(s)";
         return json_response(200, body);
       }),
-      atoms::rebalance_atom::value, std::string{"manual"});
+      atoms::rebalance_atom::value, std::string{"manual"}, true);
   });
 
   router_.add("POST", "/rebalance/smart", [this](routed_request request, responder respond) {
@@ -760,9 +760,12 @@ void api::add_admin_routes() {
           body["message"] = "The smart balancer module is not running; the "
                             "basic rebalance moved "
                             + std::to_string(report.moved) + " stream(s)";
+        else
+          body["message"] = "The smart balancer moved "
+                            + std::to_string(report.moved) + " stream(s)";
         return json_response(200, body);
       }),
-      atoms::rebalance_atom::value, reason);
+      atoms::rebalance_atom::value, reason, false);
   });
 
   router_.add("POST", "/instances/{}/failure", [this](routed_request request, responder respond) {

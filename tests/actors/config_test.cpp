@@ -100,6 +100,18 @@ BOOST_AUTO_TEST_CASE(invalid_value_names_setting) {
   BOOST_TEST(from_env.output.find("rebalance-interval") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(module_lists_accept_aliases) {
+  auto result = parse({"--modules", "psutil, smart_balancer", "--skip-modules", ""});
+  BOOST_REQUIRE_MESSAGE(!result.exit_now, result.output);
+  BOOST_TEST(result.values.modules
+             == (std::vector<std::string>{"system_metrics", "smart_balancer"}));
+  BOOST_TEST(result.values.skip_modules.empty());
+
+  auto unknown = parse({"--modules", "turbo"});
+  BOOST_TEST(unknown.exit_now);
+  BOOST_TEST(unknown.output.find("unknown module 'turbo'") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(listen_address_forms) {
   auto v4 = parse_listen_address("0.0.0.0:9000");
   BOOST_REQUIRE(v4);

@@ -199,7 +199,7 @@ BOOST_AUTO_TEST_CASE(repeated_crashes_mark_role_failed) {
                                                    atoms::summary_atom::value)));
   auto rebalance = ask<rebalance_report>(role::balancer,
                                          atoms::rebalance_atom::value,
-                                         std::string{"manual"});
+                                         std::string{"manual"}, false);
   BOOST_REQUIRE(!rebalance);
   BOOST_TEST(is(rebalance.error(), errc::unavailable));
 }
@@ -266,7 +266,7 @@ BOOST_AUTO_TEST_CASE(crashing_module_falls_back_to_basic) {
   BOOST_TEST(bool(view));
   auto rebalance = ask<rebalance_report>(role::balancer,
                                          atoms::rebalance_atom::value,
-                                         std::string{"manual"});
+                                         std::string{"manual"}, false);
   BOOST_REQUIRE(rebalance);
   BOOST_TEST(rebalance->method == "basic");
 }

@@ -239,7 +239,9 @@ BOOST_AUTO_TEST_CASE(failing_initialisation_falls_back) {
 BOOST_AUTO_TEST_CASE(configuration_selects_modules) {
   scenario skip;
   skip.install(all_modules);
-  skip.start({"--skip-modules", "smart_balancer,resilient_failure_handler"});
+  skip.start({"--skip-modules", "smart_balancer, resilient_orchestrator"});
+  BOOST_TEST(skip.logged("module-skipped module=smart_balancer"));
+  BOOST_TEST(skip.logged("module-skipped module=resilient_failure_handler"));
   auto skipped = skip.modules_status();
   BOOST_TEST(skipped["summary"]["available_modules"] == 1);
   BOOST_TEST(skipped["modules"]["enhanced_orchestrator"]["error"].get<std::string>().find("excluded")
