@@ -31,6 +31,13 @@ std::vector<module_candidate> load_modules(const settings& config) {
     return std::find(names.begin(), names.end(), name) != names.end();
   };
 
+  std::error_code dir_error;
+  if (!std::filesystem::is_directory(dir, dir_error))
+    log->warn("modules-dir-unusable dir={} reason=\"not a folder\" "
+              "fallback=basic; set --modules-dir to the folder of the .so "
+              "files",
+              dir);
+
   std::vector<module_candidate> result;
   std::vector<std::string> loaded;
   std::vector<std::string> unavailable;
