@@ -355,10 +355,10 @@ caf::expected<assign_reply> registry::assign(const assign_request& request,
   auto room = w->row.max_streams > w->streams.size()
                 ? w->row.max_streams - w->streams.size()
                 : 0;
-  auto wanted = std::min<std::size_t>(request.requested_count, room);
+  auto count = std::min<std::size_t>(request.requested_count, room);
   std::vector<std::int64_t> taken;
   for (auto* pool : {&waiting_, &free_}) {
-    while (taken.size() < wanted && !pool->empty()) {
+    while (taken.size() < count && !pool->empty()) {
       auto id = *pool->begin();
       assign_stream(id, request.server_id, now);
       taken.push_back(id);

@@ -445,7 +445,7 @@ struct module_status {
   std::string name;
   /// The role it enhances, such as "balancer".
   std::string role;
-  /// Where the server looked for the module's file.
+  /// The path at which the server looks for the module's file.
   std::string file;
   /// The module's version; empty unless it was loaded.
   std::string version;
@@ -455,7 +455,8 @@ struct module_status {
   bool loaded = false;
   /// True if the module's actor is running for its role now.
   bool initialized = false;
-  /// Why the module is not loaded or not running; empty when it runs.
+  /// The reason the module is not loaded or not running; empty when it
+  /// runs.
   std::string error;
   /// The variant its role runs now: the module's name or "basic".
   std::string variant;

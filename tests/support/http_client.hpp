@@ -23,8 +23,8 @@ class http_client {
 public:
   http_client(std::string host, std::uint16_t port);
 
-  /// Sends one request. Throws std::runtime_error if the server cannot be
-  /// reached or does not answer within five seconds.
+  /// Sends one request. Throws if the server cannot be reached or sends no
+  /// response within five seconds.
   http_reply request(const std::string& method, const std::string& target,
                      const std::string& body = "") const;
 
