@@ -218,28 +218,25 @@ caf::result<module_status> reload_module(supervisor_self* self,
     return found.error();
   auto [m, r] = *found;
 
-  auto library = load_module(m->status.file, m->status.name, m->status.role);
-  if (!library) {
-    auto error = describe(library.error());
-    std::error_code ec;
-    m->status.found = std::filesystem::exists(m->status.file, ec);
-    publish_module(self, m->status);
-    logger("actors")->warn("module-reload-failed module={} error=\"{}\" "
-                           "variant={}",
-                           name, error, r->status.variant);
-    return make_error(errc::invalid_request,
-                      error + "; the role keeps running "
-                        + r->status.variant);
-  }
-  auto strategy = r->spec.make_enhanced(*library);
-  if (!strategy) {
-    auto error = describe(strategy.error());
+  // A failed reload leaves the role on what it runs now.
+  auto reject = [&](const caf::error& reason) -> caf::error {
+    auto error = describe(reason);
     logger("actors")->warn("module-reload-failed module={} error=\"{}\" "
                            "variant={}",
                            name, error, r->status.variant);
     return make_error(errc::invalid_request,
                       error + "; the role keeps running " + r->status.variant);
+  };
+  auto library = load_module(m->status.file, m->status.name, m->status.role);
+  if (!library) {
+    std::error_code ec;
+    m->status.found = std::filesystem::exists(m->status.file, ec);
+    publish_module(self, m->status);
+    return reject(library.error());
   }
+  auto strategy = r->spec.make_enhanced(*library);
+  if (!strategy)
+    return reject(strategy.error());
 
   m->library = std::move(*library);
   m->status.found = true;
@@ -261,7 +258,8 @@ caf::result<module_status> disable_module(supervisor_self* self,
     return found.error();
   auto [m, r] = *found;
   r->enhanced = nullptr;
-  // The library unloads once the role's actor drops the old strategy.
+  // The library handle is released once the role's actor drops the old
+  // strategy; its code stays mapped (RTLD_NODELETE).
   m->library.reset();
   m->status.loaded = false;
   m->status.version.clear();

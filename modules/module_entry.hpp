@@ -40,4 +40,11 @@ void* guarded_create(const char* settings_json, char* error,
   return nullptr;
 }
 
+/// Destroys a strategy that guarded_create<Interface> made; usable as the
+/// module description's `destroy`.
+template <class Interface>
+void destroy_as(void* strategy) {
+  delete static_cast<Interface*>(strategy);
+}
+
 } // namespace orchestrator::module_entry

@@ -16,8 +16,8 @@ struct module_library {
   std::string role;
   /// The file it was loaded from.
   std::string path;
-  /// Keeps the library mapped; it is unloaded when the last strategy made
-  /// from it and this handle are gone.
+  /// The dlopen handle, closed when the last strategy made from the library
+  /// and this handle are gone. The code itself stays mapped (RTLD_NODELETE).
   std::shared_ptr<void> handle;
   const orchestrator_module_v1* api = nullptr;
 };

@@ -20,13 +20,10 @@ void* create(const char* settings_json, char* error, std::size_t error_size) {
     });
 }
 
-void destroy(void* strategy) {
-  delete static_cast<orchestrator::balancer*>(strategy);
-}
-
 const orchestrator_module_v1 descriptor{ORCHESTRATOR_MODULE_INTERFACE_VERSION,
                                         "smart_balancer", "0.1.0", "balancer",
-                                        create, destroy};
+                                        create,
+                                        orchestrator::module_entry::destroy_as<orchestrator::balancer>};
 
 } // namespace
 

@@ -19,13 +19,10 @@ void* create(const char* settings_json, char* error, std::size_t error_size) {
     });
 }
 
-void destroy(void* strategy) {
-  delete static_cast<orchestrator::failure_detector*>(strategy);
-}
-
 const orchestrator_module_v1 descriptor{ORCHESTRATOR_MODULE_INTERFACE_VERSION,
                                         "resilient_failure_handler", "0.1.0",
-                                        "failure_handler", create, destroy};
+                                        "failure_handler", create,
+                                        orchestrator::module_entry::destroy_as<orchestrator::failure_detector>};
 
 } // namespace
 

@@ -20,13 +20,10 @@ void* create(const char* settings_json, char* error, std::size_t error_size) {
     });
 }
 
-void destroy(void* strategy) {
-  delete static_cast<orchestrator::host_metrics*>(strategy);
-}
-
 const orchestrator_module_v1 descriptor{ORCHESTRATOR_MODULE_INTERFACE_VERSION,
                                         "system_metrics", "0.1.0", "metrics",
-                                        create, destroy};
+                                        create,
+                                        orchestrator::module_entry::destroy_as<orchestrator::host_metrics>};
 
 } // namespace
 
