@@ -7,52 +7,164 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <unordered_map>
 
 namespace orchestrator {
 
 namespace {
 
+/// Worker metrics older than this do not steer placement.
+constexpr std::int64_t metrics_max_age_ms = 5 * 60 * 1000;
+
+using input_callback = std::function<void(caf::expected<balance_input>)>;
 using report_callback = std::function<void(caf::expected<rebalance_report>)>;
 
-/// Runs one round: loads, plan, apply. `done` receives the report. With
-/// `basic`, the round uses the basic policy whatever module runs.
-void run_round(balancer_self* self, std::string reason, report_callback done,
-               bool basic = false) {
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(
+           std::chrono::steady_clock::now() - since)
+    .count();
+}
+
+/// Gathers what a plan needs: the coordinator's balance state, then the
+/// workers' latest metrics. Missing metrics only make the plan plainer.
+void gather(balancer_self* self, input_callback done) {
   auto& st = self->state;
   const auto& coordinator = st.handles.get(role::coordinator);
   if (!coordinator) {
     done(make_error(errc::unavailable, "the coordinator is not running"));
     return;
   }
-  auto started = std::chrono::steady_clock::now();
   auto timeout = st.config.request_timeout;
   self->request(coordinator, timeout, atoms::loads_atom::value)
     .then(
-      [self, coordinator, timeout, started, reason, done,
-       basic](std::vector<worker_load>& loads) {
-        basic_balancer fallback;
-        balancer& policy = basic ? static_cast<balancer&>(fallback)
-                                 : *self->state.policy;
-        auto moves = policy.plan(loads);
-        auto method = policy.name();
-        auto finish = [=](rebalance_report report) {
-          report.method = method;
-          report.reason = reason;
-          report.planned = moves.size();
-          report.duration_ms = std::chrono::duration<double, std::milli>(
-                                 std::chrono::steady_clock::now() - started)
-                                 .count();
-          done(std::move(report));
-        };
-        if (moves.empty()) {
-          finish(rebalance_report{});
+      [self, timeout, done](balance_input& input) {
+        auto& st = self->state;
+        for (auto& load : input.workers)
+          load.suspect = load.heartbeat_age_ms > st.config.suspect_after.count();
+        input.converging = st.converging;
+        const auto& metrics = st.handles.get(role::metrics);
+        if (!metrics) {
+          done(std::move(input));
           return;
         }
-        self->request(coordinator, timeout, atoms::apply_atom::value, moves)
-          .then([finish](rebalance_report& report) { finish(std::move(report)); },
-                [done](caf::error& err) { done(err); });
+        auto since = now_instant().wall_ms - metrics_max_age_ms;
+        auto shared = std::make_shared<balance_input>(std::move(input));
+        self->request(metrics, timeout, caf::get_atom::value,
+                      atoms::latest_atom::value, since)
+          .then(
+            [shared, done](std::vector<worker_sample>& samples) {
+              std::unordered_map<std::string, const metrics_sample*> latest;
+              for (const auto& s : samples)
+                latest.emplace(s.server_id, &s.sample);
+              for (auto& load : shared->workers) {
+                auto i = latest.find(load.server_id);
+                if (i == latest.end())
+                  continue;
+                load.has_metrics = true;
+                load.cpu_percent = i->second->cpu_percent;
+                load.memory_percent = i->second->memory_percent;
+                if (!i->second->load_average.empty())
+                  load.load_average_1m = i->second->load_average.front();
+              }
+              done(std::move(*shared));
+            },
+            [shared, done](caf::error&) { done(std::move(*shared)); });
       },
       [done](caf::error& err) { done(err); });
+}
+
+void record(balancer_self* self, rebalance_report& report) {
+  auto& st = self->state;
+  report.id = st.next_id++;
+  auto& totals = st.totals;
+  ++totals.total;
+  if (report.status == "completed")
+    ++totals.successful;
+  totals.streams_moved += report.moved;
+  totals.total_duration_ms += report.duration_ms;
+  totals.moved_by_reason[report.reason] += report.moved;
+  totals.last = {report};
+  st.history.push_back(report);
+  while (st.history.size() > max_rebalance_history)
+    st.history.pop_front();
+}
+
+/// Runs one round: gather, plan, apply. `done` receives the report. With
+/// `basic`, the round uses the basic policy whatever module runs.
+void run_round(balancer_self* self, std::string reason, bool manual,
+               bool basic, report_callback done) {
+  auto started = std::chrono::steady_clock::now();
+  auto started_at = now_instant().wall_ms;
+  gather(self, [=](caf::expected<balance_input> input) {
+    auto& st = self->state;
+    if (!input) {
+      done(input.error());
+      return;
+    }
+    input->manual = manual;
+    basic_balancer fallback;
+    const balancer& policy = basic ? static_cast<const balancer&>(fallback)
+                                   : *st.policy;
+    auto plan = policy.plan(*input);
+
+    rebalance_report report;
+    report.method = policy.name();
+    report.reason = manual ? reason : plan.reason;
+    report.started_at_ms = started_at;
+    report.planned = plan.moves.size();
+    report.remaining = plan.minimum_moves;
+    if (plan.moves.empty()) {
+      if (plan.minimum_moves == 0)
+        st.converging = false;
+      if (!plan.deferred.empty()) {
+        report.status = "deferred";
+        report.message = plan.deferred;
+      } else if (plan.minimum_moves == 0) {
+        report.message = "the cluster is balanced";
+      } else {
+        report.message = "the imbalance is within the thresholds";
+      }
+      report.duration_ms = elapsed_ms(started);
+      done(std::move(report));
+      return;
+    }
+    const auto& coordinator = st.handles.get(role::coordinator);
+    if (!coordinator) {
+      done(make_error(errc::unavailable, "the coordinator is not running"));
+      return;
+    }
+    self->request(coordinator, st.config.request_timeout,
+                  atoms::apply_atom::value, plan.moves)
+      .then(
+        [self, report, done, started, plan](rebalance_report& applied) mutable {
+          report.moved = applied.moved;
+          report.moves = std::move(applied.moves);
+          report.workers_affected = std::move(applied.workers_affected);
+          report.remaining = plan.minimum_moves > report.moved
+                               ? plan.minimum_moves - report.moved
+                               : 0;
+          self->state.converging = report.remaining > 0;
+          report.message = "started " + std::to_string(report.moved)
+                           + " handoffs; "
+                           + std::to_string(report.remaining)
+                           + " more moves reach balance";
+          report.duration_ms = elapsed_ms(started);
+          done(std::move(report));
+        },
+        [done](caf::error& err) { done(err); });
+  });
+}
+
+void log_round(const rebalance_report& report) {
+  logger("actors")->info("rebalance-{} id={} method={} reason={} moved={} "
+                         "workers={} remaining={} duration_ms={:.1f}{}{}",
+                         report.status, report.id, report.method,
+                         report.reason, report.moved,
+                         report.workers_affected.size(), report.remaining,
+                         report.duration_ms,
+                         report.message.empty() ? "" : " message=",
+                         report.message.empty() ? ""
+                                                : "\"" + report.message + "\"");
 }
 
 void on_tick(balancer_self* self) {
@@ -61,20 +173,27 @@ void on_tick(balancer_self* self) {
   if (st.round_running)
     return;
   st.round_running = true;
-  run_round(self, "load_imbalance", [self](caf::expected<rebalance_report> report) {
-    self->state.round_running = false;
-    if (!report) {
-      logger("actors")->warn("rebalance-failed reason=load_imbalance error=\"{}\"",
-                             describe(report.error()));
-      return;
-    }
-    if (report->moved > 0)
-      logger("actors")->info("rebalance-completed method={} reason={} moved={} "
-                             "workers={} duration_ms={:.1f}",
-                             report->method, report->reason, report->moved,
-                             report->workers_affected.size(),
-                             report->duration_ms);
-  });
+  run_round(self, {}, false, false,
+            [self](caf::expected<rebalance_report> report) {
+              auto& st = self->state;
+              st.round_running = false;
+              if (!report) {
+                logger("actors")->warn("rebalance-failed error=\"{}\"",
+                                       describe(report.error()));
+                return;
+              }
+              if (report->moved > 0) {
+                record(self, *report);
+                log_round(*report);
+                st.last_deferral.clear();
+              } else if (report->status == "deferred"
+                         && report->message != st.last_deferral) {
+                st.last_deferral = report->message;
+                logger("actors")->info("rebalance-deferred reason={} "
+                                       "message=\"{}\"",
+                                       report->reason, report->message);
+              }
+            });
 }
 
 } // namespace
@@ -95,20 +214,38 @@ caf::behavior balancer_actor(balancer_self* self, settings config,
     [self](atoms::rebalance_atom, std::string& reason,
            bool basic) -> caf::result<rebalance_report> {
       auto promise = self->make_response_promise<rebalance_report>();
-      run_round(self, reason, [promise, reason](
-                                caf::expected<rebalance_report> report) mutable {
-        if (!report) {
-          promise.deliver(report.error());
+      run_round(self, reason, true, basic,
+                [self, promise](caf::expected<rebalance_report> report) mutable {
+                  if (!report) {
+                    promise.deliver(report.error());
+                    return;
+                  }
+                  record(self, *report);
+                  log_round(*report);
+                  promise.deliver(std::move(*report));
+                });
+      return promise;
+    },
+    [self](atoms::plan_atom) -> caf::result<balance_plan> {
+      auto promise = self->make_response_promise<balance_plan>();
+      gather(self, [self, promise](caf::expected<balance_input> input) mutable {
+        if (!input) {
+          promise.deliver(input.error());
           return;
         }
-        logger("actors")->info("rebalance-completed method={} reason={} "
-                               "moved={} workers={} duration_ms={:.1f}",
-                               report->method, reason, report->moved,
-                               report->workers_affected.size(),
-                               report->duration_ms);
-        promise.deliver(std::move(*report));
-      }, basic);
+        input->manual = true;
+        promise.deliver(self->state.policy->plan(*input));
+      });
       return promise;
+    },
+    [self](caf::get_atom, atoms::stats_atom) { return self->state.totals; },
+    [self](caf::get_atom, atoms::history_atom, std::uint64_t limit) {
+      const auto& history = self->state.history;
+      std::vector<rebalance_report> result;
+      for (auto i = history.rbegin(); i != history.rend() && result.size() < limit;
+           ++i)
+        result.push_back(*i);
+      return result;
     },
     [self](caf::update_atom, role r, caf::actor handle) {
       self->state.handles.set(r, std::move(handle));

@@ -7,9 +7,13 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <deque>
 #include <memory>
 
 namespace orchestrator {
+
+/// Rounds kept for GET /rebalance/history.
+inline constexpr std::size_t max_rebalance_history = 1000;
 
 struct balancer_state {
   std::shared_ptr<balancer> policy;
@@ -17,19 +21,34 @@ struct balancer_state {
   peers handles;
   /// True while an automatic round runs, so rounds never overlap.
   bool round_running = false;
+  /// True while earlier rounds have not reached balance: the next automatic
+  /// round goes on even below the hysteresis thresholds.
+  bool converging = false;
+  /// Recorded rounds, newest last.
+  std::deque<rebalance_report> history;
+  rebalance_stats totals;
+  std::uint64_t next_id = 1;
+  /// The reason the last automatic round moved nothing, to log changes only.
+  std::string last_deferral;
   static inline const char* name = "balancer";
 };
 
 using balancer_self = caf::stateful_actor<balancer_state>;
 
-/// Runs rebalance rounds. Each round requests the current loads from the
-/// coordinator, lets its policy plan moves and sends the plan back, and the
-/// coordinator applies only the moves that are still valid. Rounds run on request and
-/// every rebalance_interval.
+/// Runs rebalance rounds. Each round requests the balance state from the
+/// coordinator and the workers' latest metrics from the metrics actor, lets
+/// its policy plan, and sends the moves back; the coordinator starts a
+/// handoff for each move that is still valid. Rounds run on request and
+/// every rebalance_interval, and every round that moves a stream or that an
+/// operator asked for is kept in a bounded history.
 ///
 /// Protocol:
 /// - (rebalance_atom, std::string reason, bool basic) -> rebalance_report;
 ///   `basic` forces the basic policy for this round
+/// - (plan_atom) -> balance_plan: a dry run of an operator's round
+/// - (get_atom, stats_atom) -> rebalance_stats
+/// - (get_atom, history_atom, std::uint64_t limit)
+///   -> std::vector<rebalance_report>, newest first
 /// - (update_atom, std::shared_ptr<balancer>): switch to another policy
 /// - (update_atom, role, caf::actor): a peer was respawned
 caf::behavior balancer_actor(balancer_self* self, settings config,

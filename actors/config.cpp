@@ -25,6 +25,52 @@ std::string format_seconds(duration d) {
 
 } // namespace
 
+caf::error parse_score_weights(const std::string& text, score_weights& weights) {
+  std::istringstream items{text};
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    auto trim = [](std::string value) {
+      auto first = value.find_first_not_of(" \t");
+      auto last = value.find_last_not_of(" \t");
+      return first == std::string::npos ? std::string{}
+                                        : value.substr(first, last - first + 1);
+    };
+    item = trim(item);
+    if (item.empty())
+      continue;
+    auto equals = item.find('=');
+    auto name = trim(item.substr(0, equals));
+    double* target = name == "cpu"             ? &weights.cpu
+                     : name == "memory"        ? &weights.memory
+                     : name == "load"          ? &weights.load
+                     : name == "failures"      ? &weights.failures
+                     : name == "response_time" ? &weights.response_time
+                                               : nullptr;
+    if (target == nullptr)
+      return make_error(errc::invalid_request,
+                        "unknown weight '" + name
+                          + "'; the weights are cpu, memory, load, failures "
+                            "and response_time");
+    if (equals == std::string::npos)
+      return make_error(errc::invalid_request,
+                        "weight '" + name + "' has no value; write " + name
+                          + "=0.3");
+    auto value_text = trim(item.substr(equals + 1));
+    char* end = nullptr;
+    double value = std::strtod(value_text.c_str(), &end);
+    if (value_text.empty() || end == nullptr || *end != '\0'
+        || !std::isfinite(value) || value < 0 || value > 1000)
+      return make_error(errc::invalid_request,
+                        "weight '" + name + "' must be a number from 0 to "
+                          "1000, got '" + value_text + "'");
+    *target = value;
+  }
+  if (weights.cpu + weights.memory + weights.load <= 0)
+    return make_error(errc::invalid_request,
+                      "the cpu, memory and load weights must not all be 0");
+  return caf::none;
+}
+
 std::string settings::database_path() const {
   return data_dir + "/orchestrator.db";
 }
@@ -61,7 +107,27 @@ std::vector<std::string> settings::describe() const {
   add("modules", join(modules, "(all)"));
   add("skip_modules", join(skip_modules, "(none)"));
   add("metrics_interval", format_seconds(metrics_interval));
-  add("max_migrations_per_cycle", std::to_string(max_migrations_per_cycle));
+  const auto& b = balancing;
+  auto number = [](double value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+  };
+  add("max_migrations_per_cycle", std::to_string(b.max_moves));
+  add("max_migration_fraction", number(b.max_move_fraction));
+  add("load_imbalance_threshold", number(b.imbalance_threshold));
+  add("max_stream_difference", number(b.max_stream_difference));
+  add("max_load_factor", number(b.max_load_factor));
+  add("min_instances_for_rebalance", std::to_string(b.min_instances));
+  add("rebalance_cooldown", format_seconds(duration{b.cooldown_ms}));
+  add("load_average_full", number(b.load_average_full));
+  add("score_weights", "cpu=" + number(b.weights.cpu) + ",memory="
+                         + number(b.weights.memory) + ",load="
+                         + number(b.weights.load) + ",failures="
+                         + number(b.weights.failures) + ",response_time="
+                         + number(b.weights.response_time));
+  add("handoff_timeout", format_seconds(handoff_timeout));
+  add("suspect_after", format_seconds(suspect_after));
   return lines;
 }
 
@@ -246,11 +312,77 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("ORCHESTRATOR_METRICS_INTERVAL")
     ->check(CLI::Number)
     ->check(CLI::Range(0.05, 86400.0));
-  app.add_option("--max-migrations-per-cycle", s.max_migrations_per_cycle,
-                 "Most streams the smart balancer moves in one round")
+  auto& b = s.balancing;
+  app.add_option("--max-migrations-per-cycle", b.max_moves,
+                 "Most streams one rebalance round moves")
     ->type_name("COUNT")
     ->envname("MAX_MIGRATIONS_PER_CYCLE")
-    ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000}));
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
+  app.add_option("--max-migration-fraction", b.max_move_fraction,
+                 "Most streams one rebalance round moves, as a fraction of "
+                 "all assigned streams; the smaller limit wins")
+    ->type_name("FRACTION")
+    ->envname("ORCHESTRATOR_MAX_MIGRATION_FRACTION")
+    ->check(CLI::Range(0.0001, 1.0));
+  app.add_option("--load-imbalance-threshold", b.imbalance_threshold,
+                 "Rebalance only when workers' loads relative to their fair "
+                 "share differ by more than this...")
+    ->type_name("FRACTION")
+    ->envname("LOAD_IMBALANCE_THRESHOLD")
+    ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--max-stream-difference", b.max_stream_difference,
+                 "...and their streams above fair share differ by more than "
+                 "this many")
+    ->type_name("COUNT")
+    ->envname("MAX_STREAM_DIFFERENCE")
+    ->check(CLI::Range(0.0, 1000000.0));
+  app.add_option("--max-load-factor", b.max_load_factor,
+                 "Load score (0 to 1, from a worker's system metrics) above "
+                 "which a worker is overloaded and its share is halved")
+    ->type_name("FRACTION")
+    ->envname("MAX_LOAD_FACTOR")
+    ->check(CLI::Range(0.01, 1.0));
+  app.add_option("--min-instances-for-rebalance", b.min_instances,
+                 "Fewest workers able to take streams for a rebalance to "
+                 "even out load")
+    ->type_name("COUNT")
+    ->envname("MIN_INSTANCES_FOR_REBALANCE")
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
+  double cooldown = 30;
+  app.add_option("--rebalance-cooldown", cooldown,
+                 "Seconds without automatic moves after a worker joins, "
+                 "dies, leaves or drains")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_REBALANCE_COOLDOWN")
+    ->check(CLI::Range(0.0, year));
+  app.add_option("--load-average-full", b.load_average_full,
+                 "1-minute load average at which a worker counts as fully "
+                 "loaded (about its number of cores)")
+    ->type_name("LOAD")
+    ->envname("ORCHESTRATOR_LOAD_AVERAGE_FULL")
+    ->check(CLI::Range(0.01, 100000.0));
+  std::string score_weights;
+  app.add_option("--score-weights", score_weights,
+                 "Weights of the load score, as cpu=0.3,memory=0.3,load=0.2,"
+                 "failures=0.1,response_time=0.1; names left out keep their "
+                 "default")
+    ->type_name("LIST")
+    ->envname("ORCHESTRATOR_SCORE_WEIGHTS");
+  double handoff_timeout = defaults::handoff_timeout;
+  app.add_option("--handoff-timeout", handoff_timeout,
+                 "Seconds a stream's old owner has to confirm it dropped a "
+                 "moved stream before the new owner gets it anyway")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_HANDOFF_TIMEOUT")
+    ->check(CLI::Range(0.0, 86400.0));
+  double suspect_after = 0;
+  app.add_option("--suspect-after", suspect_after,
+                 "Seconds of heartbeat silence after which the balancer "
+                 "treats a worker as suspect and moves nothing (default: "
+                 "half the heartbeat timeout)")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_SUSPECT_AFTER")
+    ->check(CLI::Range(0.0, year));
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
     ->type_name("LEVEL")
@@ -324,6 +456,18 @@ command_line parse_command_line(int argc, char** argv) {
   s.dead_worker_retention = to_duration(retention);
   s.idle_timeout = to_duration(idle_timeout);
   s.metrics_interval = to_duration(metrics_interval);
+  s.handoff_timeout = to_duration(handoff_timeout);
+  s.suspect_after = suspect_after > 0 ? to_duration(suspect_after)
+                                      : s.heartbeat_timeout / 2;
+  b.cooldown_ms = to_duration(cooldown).count();
+  if (auto err = parse_score_weights(score_weights, b.weights)) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: --score-weights: "
+                    + describe(err)
+                    + "\nRun 'orchestrator --help' for the settings.";
+    return result;
+  }
   for (auto* names : {&s.modules, &s.skip_modules})
     names->erase(std::remove(names->begin(), names->end(), std::string{}),
                  names->end());

@@ -1,5 +1,8 @@
 #pragma once
 
+#include "modules/balancer/balancer.hpp"
+
+#include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 #include <chrono>
@@ -35,6 +38,9 @@ inline constexpr double dead_worker_retention = 86400;
 inline constexpr std::uint64_t max_body_bytes = 4 * 1024 * 1024;
 /// Connections idle for longer than this are closed, in seconds.
 inline constexpr double idle_timeout = 60;
+/// Time a stream's owner has to let go of a revoked stream before it goes
+/// to its new owner anyway, in seconds.
+inline constexpr double handoff_timeout = 120;
 
 } // namespace defaults
 
@@ -66,8 +72,14 @@ struct settings {
   std::vector<std::string> skip_modules;
   /// Interval of host metrics sampling by the system_metrics module.
   duration metrics_interval{10'000};
-  /// Most streams the smart balancer moves in one round.
-  std::int64_t max_migrations_per_cycle = 10;
+  /// Thresholds, budget and score weights of the balancing policies.
+  balancer_settings balancing;
+  /// Time a stream's old owner has to confirm that it dropped a revoked
+  /// stream; then the new owner gets it anyway.
+  duration handoff_timeout{120'000};
+  /// Heartbeat silence after which the balancer treats a worker as suspect
+  /// and moves nothing.
+  duration suspect_after{150'000};
 
   /// Returns the path of the SQLite database inside data_dir.
   std::string database_path() const;
@@ -90,6 +102,10 @@ struct command_line {
 /// defaults. An invalid value yields exit_now with one message naming the
 /// setting.
 command_line parse_command_line(int argc, char** argv);
+
+/// Reads "name=value" pairs separated by commas into `weights`, keeping the
+/// weights it does not name.
+caf::error parse_score_weights(const std::string& text, score_weights& weights);
 
 /// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into its parts.
 caf::expected<std::pair<std::string, std::uint16_t>>

@@ -173,6 +173,31 @@ void request_load(coordinator_self* self) {
       });
 }
 
+/// Makes sure a timer fires at the next handoff timeout.
+void schedule_handoffs(coordinator_self* self) {
+  auto& st = self->state;
+  auto next = st.state.next_handoff_deadline();
+  if (next < 0 || (st.handoff_timer_ms >= 0 && st.handoff_timer_ms <= next))
+    return;
+  st.handoff_timer_ms = next;
+  auto delay = std::max<std::int64_t>(next - now_instant().steady_ms, 0) + 1;
+  self->delayed_send(self, std::chrono::milliseconds{delay},
+                     atoms::handoff_atom::value);
+}
+
+void on_handoff_timer(coordinator_self* self) {
+  auto& st = self->state;
+  st.handoff_timer_ms = -1;
+  if (!st.loaded)
+    return;
+  auto completed = st.state.complete_due_handoffs(now_instant());
+  if (completed > 0)
+    logger("actors")->info("handoffs-timed-out streams={} action=moved",
+                           completed);
+  commit_background(self);
+  schedule_handoffs(self);
+}
+
 void on_tick(coordinator_self* self) {
   auto& st = self->state;
   self->delayed_send(self, st.config.heartbeat_check_interval,
@@ -308,11 +333,26 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
         return not_ready();
       rebalance_report report;
       report.planned = moves.size();
-      report.moved = st.state.apply_moves(moves, now_instant(),
-                                          report.workers_affected);
-      logger("actors")->debug("moves-applied planned={} applied={}",
+      report.moves = st.state.begin_handoffs(moves, now_instant(),
+                                             st.config.handoff_timeout.count(),
+                                             report.workers_affected);
+      report.moved = report.moves.size();
+      logger("actors")->debug("handoffs-started planned={} started={}",
                               report.planned, report.moved);
+      schedule_handoffs(self);
       return acknowledge(self, caf::expected<rebalance_report>{std::move(report)});
+    },
+    [self](atoms::drain_atom, const std::string& server_id,
+           bool draining) -> caf::result<worker_view> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto view = st.state.set_draining(server_id, draining, now_instant());
+      if (view)
+        logger("actors")->info("worker-{} worker={} streams={}",
+                               draining ? "draining" : "undrained", server_id,
+                               view->owned.size());
+      return acknowledge(self, std::move(view));
     },
     [self](caf::put_atom, const std::vector<stream_row>& rows)
       -> caf::result<catalog_result> {
@@ -376,11 +416,11 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
         return not_ready();
       return st.state.active_liveness();
     },
-    [self](atoms::loads_atom) -> caf::result<std::vector<worker_load>> {
+    [self](atoms::loads_atom) -> caf::result<balance_input> {
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
-      return st.state.active_loads();
+      return st.state.balance_state(now_instant());
     },
     [self](caf::update_atom, role r, caf::actor handle) {
       self->state.handles.set(r, std::move(handle));
@@ -389,6 +429,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
     },
     [self](atoms::load_atom) { request_load(self); },
     [self](caf::tick_atom) { on_tick(self); },
+    [self](atoms::handoff_atom) { on_handoff_timer(self); },
   };
 }
 

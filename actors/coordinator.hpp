@@ -36,6 +36,8 @@ struct coordinator_state {
   bool committing = false;
   bool store_available = true;
   std::string store_error;
+  /// Steady-clock time the handoff timer fires at; -1 when none is set.
+  std::int64_t handoff_timer_ms = -1;
   static inline const char* name = "coordinator";
 };
 
@@ -55,7 +57,9 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 /// - (deregister_atom, std::string) -> deregister_reply
 /// - (expire_atom, std::vector<liveness>) -> failure_report
 /// - (fail_atom, std::string) -> failure_report
-/// - (apply_atom, std::vector<stream_move>) -> rebalance_report
+/// - (apply_atom, std::vector<stream_move>) -> rebalance_report: starts a
+///   handoff for each move that is still valid
+/// - (drain_atom, std::string, bool draining) -> worker_view
 /// - (put_atom, std::vector<stream_row>) -> catalog_result
 /// - (delete_atom, std::int64_t) -> std::string (the former owner)
 /// - (get_atom, workers_atom) -> std::vector<worker_view>
@@ -65,7 +69,7 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 ///   -> stream_page
 /// - (get_atom, summary_atom) -> cluster_summary
 /// - (liveness_atom) -> std::vector<liveness>
-/// - (loads_atom) -> std::vector<worker_load>
+/// - (loads_atom) -> balance_input
 /// - (update_atom, role, caf::actor): a peer was respawned
 caf::behavior coordinator_actor(coordinator_self* self, settings config,
                           peers handles);

@@ -74,6 +74,8 @@ using leases_atom = caf::atom_constant<caf::atom("leases")>;
 using assignments_atom = caf::atom_constant<caf::atom("assignmnts")>;
 using streams_atom = caf::atom_constant<caf::atom("streams")>;
 using summary_atom = caf::atom_constant<caf::atom("summary")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
 
 // Sent to the supervisor.
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
@@ -81,10 +83,13 @@ using disable_atom = caf::atom_constant<caf::atom("disable")>;
 
 // Sent to the balancer.
 using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
+using plan_atom = caf::atom_constant<caf::atom("plan")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 // Sent to the metrics actor.
 using record_atom = caf::atom_constant<caf::atom("record")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
+using latest_atom = caf::atom_constant<caf::atom("latest")>;
 
 // Sent to the status actor.
 using roles_atom = caf::atom_constant<caf::atom("roles")>;

@@ -73,6 +73,13 @@ caf::behavior metrics_actor(metrics_self* self,
       }
       return result;
     },
+    [self](caf::get_atom, atoms::latest_atom, std::int64_t since_ms) {
+      std::vector<worker_sample> result;
+      for (const auto& [id, samples] : self->state.history)
+        if (!samples.empty() && samples.back().recorded_at_ms >= since_ms)
+          result.push_back(worker_sample{id, samples.back()});
+      return result;
+    },
     [self](caf::get_atom, atoms::host_atom) -> caf::result<metrics_sample> {
       auto& st = self->state;
       if (!st.source)

@@ -43,6 +43,9 @@ inline constexpr std::size_t max_samples_per_worker = 1440;
 /// - (record_atom, std::string server_id, metrics_sample)
 /// - (get_atom, history_atom, std::string server_id, std::int64_t since_ms)
 ///   -> std::vector<metrics_sample>, newest first
+/// - (get_atom, latest_atom, std::int64_t since_ms)
+///   -> std::vector<worker_sample>: each worker's newest sample, if it is
+///   not older than `since_ms`
 /// - (get_atom, host_atom) -> metrics_sample, or an error when there is no
 ///   source or its last sample failed
 /// - (update_atom, std::shared_ptr<host_metrics>): switch sources (null:

@@ -1,6 +1,7 @@
 #include "actors/registry.hpp"
 
 #include "actors/errors.hpp"
+#include "modules/balancer/fair_share.hpp"
 
 #include <algorithm>
 #include <queue>
@@ -91,12 +92,26 @@ void registry::apply(const change& c) {
         i->second.last_seen_steady_ms = now_.steady_ms;
       break;
     }
-    case change_kind::erase_worker:
-      // Callers free a worker's streams before erasing it.
-      workers_.erase(c.worker.server_id);
+    case change_kind::erase_worker: {
+      // Callers free a worker's streams before erasing it; a rollback may
+      // erase a worker that handoffs still name.
+      auto i = workers_.find(c.worker.server_id);
+      if (i == workers_.end())
+        break;
+      std::vector<std::int64_t> named(i->second.incoming.begin(),
+                                      i->second.incoming.end());
+      named.insert(named.end(), i->second.outgoing.begin(),
+                   i->second.outgoing.end());
+      for (auto id : named)
+        cancel_handoff(id, streams_.at(id));
+      workers_.erase(i);
       break;
+    }
     case change_kind::put_assignment: {
       auto& entry = streams_.at(c.assignment.stream_id);
+      // A new owner or epoch ends any handoff, so that rollbacks keep the
+      // handoff sets consistent too.
+      cancel_handoff(c.assignment.stream_id, entry);
       if (!entry.owner.empty() && entry.owner != c.assignment.server_id) {
         auto& old_owner = workers_.at(entry.owner);
         old_owner.streams.erase(c.assignment.stream_id);
@@ -114,6 +129,7 @@ void registry::apply(const change& c) {
       auto& entry = streams_.at(c.assignment.stream_id);
       if (entry.owner.empty())
         break;
+      cancel_handoff(c.assignment.stream_id, entry);
       auto& owner = workers_.at(entry.owner);
       owner.streams.erase(c.assignment.stream_id);
       owner.unannounced.erase(c.assignment.stream_id);
@@ -165,7 +181,35 @@ void registry::unassign_stream(std::int64_t stream_id) {
   record(std::move(c));
 }
 
+void registry::cancel_handoff(std::int64_t stream_id, stream_entry& entry) {
+  if (entry.handoff_to.empty())
+    return;
+  if (auto i = workers_.find(entry.handoff_to); i != workers_.end())
+    i->second.incoming.erase(stream_id);
+  if (auto i = workers_.find(entry.owner); i != workers_.end())
+    i->second.outgoing.erase(stream_id);
+  entry.handoff_to.clear();
+  entry.handoff_deadline_ms = 0;
+  --handoffs_;
+}
+
+void registry::complete_handoff(std::int64_t stream_id) {
+  auto& entry = streams_.at(stream_id);
+  auto receiver = entry.handoff_to;
+  cancel_handoff(stream_id, entry);
+  assign_stream(stream_id, receiver, now_);
+  workers_.at(receiver).unannounced.insert(stream_id);
+}
+
+void registry::membership_changed(const char* what, instant now) {
+  last_change_ = what;
+  last_change_steady_ms_ = now.steady_ms;
+}
+
 std::uint64_t registry::free_all(worker& w) {
+  std::vector<std::int64_t> incoming(w.incoming.begin(), w.incoming.end());
+  for (auto id : incoming)
+    cancel_handoff(id, streams_.at(id));
   // Copy first: unassign_stream() erases from w.streams while we iterate.
   std::vector<std::int64_t> owned(w.streams.begin(), w.streams.end());
   for (auto id : owned) {
@@ -187,6 +231,8 @@ std::size_t registry::load(const store_snapshot& snapshot, instant now) {
   waiting_.clear();
   journal_ = journal{};
   epoch_ = snapshot.epoch;
+  handoffs_ = 0;
+  last_change_.clear();
 
   for (const auto& row : snapshot.workers) {
     auto& w = workers_[row.server_id];
@@ -272,9 +318,10 @@ caf::error registry::lookup_error(const std::string& server_id) const {
 
 std::vector<stream_lease> registry::leases_of(const worker& w) const {
   std::vector<stream_lease> result;
-  result.reserve(w.streams.size());
+  result.reserve(w.streams.size() - w.outgoing.size());
   for (auto id : w.streams)
-    result.push_back(stream_lease{id, streams_.at(id).epoch});
+    if (w.outgoing.count(id) == 0)
+      result.push_back(stream_lease{id, streams_.at(id).epoch});
   return result;
 }
 
@@ -289,23 +336,34 @@ registry::register_worker(const registration& request, instant now) {
   if (i == workers_.end()) {
     row.server_id = request.server_id;
     row.registered_at_ms = now.wall_ms;
+    membership_changed("join", now);
   } else {
     reply.reregistration = true;
     row = i->second.row;
     // A dead worker lost its streams when it was declared dead; it starts
     // over with a new registration time.
-    if (row.state == worker_state::dead)
+    if (row.state == worker_state::dead) {
       row.registered_at_ms = now.wall_ms;
+      membership_changed("join", now);
+    }
   }
   row.ip = request.ip;
   row.port = request.port;
   row.max_streams = request.max_streams;
+  if (request.weight > 0)
+    row.weight = request.weight;
   row.state = worker_state::active;
   row.last_heartbeat_ms = now.wall_ms;
   put_worker(row);
 
   auto& w = workers_.at(request.server_id);
   w.last_seen_steady_ms = now.steady_ms;
+
+  // Streams on their way to the worker give way first when it shrank.
+  while (load_of(w) > w.row.max_streams && !w.incoming.empty()) {
+    auto id = *w.incoming.rbegin();
+    cancel_handoff(id, streams_.at(id));
+  }
 
   // Shrunken capacity: give up the most recently assigned streams, because
   // the older ones have been captured longest and are most worth keeping.
@@ -341,6 +399,17 @@ registry::record_heartbeat(const heartbeat& request, instant now) {
   w->row.last_heartbeat_ms = now.wall_ms;
   w->row.reported_status = request.reported_status;
   w->reported_count = request.reported_count;
+  if (request.lists_streams && !w->outgoing.empty()) {
+    // Revoked streams the worker no longer captures go to their receivers.
+    std::set<std::int64_t> listed(request.stream_ids.begin(),
+                                  request.stream_ids.end());
+    std::vector<std::int64_t> dropped;
+    for (auto id : w->outgoing)
+      if (listed.count(id) == 0)
+        dropped.push_back(id);
+    for (auto id : dropped)
+      complete_handoff(id);
+  }
   return heartbeat_reply{leases_of(*w)};
 }
 
@@ -352,9 +421,11 @@ caf::expected<assign_reply> registry::assign(const assign_request& request,
     return lookup_error(request.server_id);
 
   assign_reply reply;
-  auto room = w->row.max_streams > w->streams.size()
-                ? w->row.max_streams - w->streams.size()
+  auto room = w->row.max_streams > load_of(*w)
+                ? w->row.max_streams - load_of(*w)
                 : 0;
+  if (w->row.draining)
+    room = 0;
   auto count = std::min<std::size_t>(request.requested_count, room);
   std::vector<std::int64_t> taken;
   for (auto* pool : {&waiting_, &free_}) {
@@ -374,6 +445,8 @@ caf::expected<assign_reply> registry::assign(const assign_request& request,
 
   if (!reply.assigned.empty())
     reply.outcome = assign_outcome::assigned;
+  else if (w->row.draining)
+    reply.outcome = assign_outcome::draining;
   else if (room == 0)
     reply.outcome = assign_outcome::no_capacity;
   else
@@ -419,7 +492,11 @@ caf::expected<release_reply> registry::release(const release_request& request,
   for (auto id : requested) {
     if (w->streams.count(id) == 0)
       continue;
-    unassign_stream(id);
+    // Releasing a revoked stream confirms the handoff.
+    if (w->outgoing.count(id) != 0)
+      complete_handoff(id);
+    else
+      unassign_stream(id);
     reply.released.push_back(id);
   }
   reply.owned = leases_of(*w);
@@ -440,6 +517,7 @@ registry::deregister(const std::string& server_id, instant now) {
   auto c = make_change(change_kind::erase_worker);
   c.worker.server_id = server_id;
   record(std::move(c));
+  membership_changed("leave", now);
 
   auto before = waiting_.size();
   place_waiting(now);
@@ -467,6 +545,7 @@ failure_report registry::declare_dead(const std::vector<liveness>& verdicts,
   if (report.dead_workers.empty())
     return report;
 
+  membership_changed("death", now);
   auto before = waiting_.size();
   report.receivers = place_waiting(now);
   report.streams_reassigned = before - waiting_.size();
@@ -490,58 +569,122 @@ std::vector<std::string> registry::place_waiting(instant now) {
   if (waiting_.empty())
     return receivers;
 
-  // Least loaded first: lowest fill fraction, then fewest streams, then id
-  // for a deterministic order.
-  using candidate = std::tuple<double, std::size_t, std::string>;
-  std::priority_queue<candidate, std::vector<candidate>, std::greater<>> heap;
-  for (const auto& [id, w] : workers_) {
-    if (w.row.state != worker_state::active
-        || w.streams.size() >= w.row.max_streams)
-      continue;
-    heap.emplace(double(w.streams.size()) / w.row.max_streams,
-                 w.streams.size(), id);
-  }
+  // Waiting streams go where the fair shares say, counting them as held by
+  // a placeholder that nobody may keep: afterwards every worker is at its
+  // target, so the balancer has nothing more to move.
+  std::vector<worker*> active;
+  for (auto& [id, w] : workers_)
+    if (w.row.state == worker_state::active)
+      active.push_back(&w);
+  std::sort(active.begin(), active.end(), [](const worker* a, const worker* b) {
+    return a->row.server_id < b->row.server_id;
+  });
+  std::vector<share_input> shares;
+  shares.reserve(active.size() + 1);
+  for (const auto* w : active)
+    shares.push_back(share_input{
+      static_cast<std::uint32_t>(load_of(*w)), w->row.max_streams,
+      w->row.draining ? 0.0 : w->row.weight * w->row.max_streams, 0});
+  shares.push_back(
+    share_input{static_cast<std::uint32_t>(waiting_.size()), 0, 0, 0});
+  auto fair = fair_targets(shares);
 
-  std::set<std::string> touched;
-  while (!waiting_.empty() && !heap.empty()) {
-    auto [fill, count, id] = heap.top();
-    heap.pop();
-    auto stream_id = *waiting_.begin();
-    assign_stream(stream_id, id, now);
-    auto& w = workers_.at(id);
-    w.unannounced.insert(stream_id);
-    touched.insert(id);
-    if (w.streams.size() < w.row.max_streams)
-      heap.emplace(double(w.streams.size()) / w.row.max_streams,
-                   w.streams.size(), id);
+  for (std::size_t i = 0; i < active.size() && !waiting_.empty(); ++i) {
+    auto& w = *active[i];
+    if (w.row.draining)
+      continue;
+    auto wanted = fair.targets[i] > shares[i].current
+                    ? fair.targets[i] - shares[i].current
+                    : 0;
+    for (std::uint32_t k = 0; k < wanted && !waiting_.empty(); ++k) {
+      auto stream_id = *waiting_.begin();
+      assign_stream(stream_id, w.row.server_id, now);
+      w.unannounced.insert(stream_id);
+    }
+    if (wanted > 0)
+      receivers.push_back(w.row.server_id);
   }
-  receivers.assign(touched.begin(), touched.end());
   return receivers;
 }
 
-std::uint64_t registry::apply_moves(const std::vector<stream_move>& moves,
-                                    instant now,
-                                    std::vector<std::string>& affected) {
+std::vector<stream_move>
+registry::begin_handoffs(const std::vector<stream_move>& moves, instant now,
+                         std::int64_t timeout_ms,
+                         std::vector<std::string>& affected) {
   now_ = now;
   std::set<std::string> touched;
-  std::uint64_t applied = 0;
+  std::vector<stream_move> started;
   for (const auto& move : moves) {
     auto stream = streams_.find(move.stream_id);
     if (stream == streams_.end() || stream->second.owner != move.from
-        || stream->second.epoch != move.epoch || move.from == move.to)
+        || stream->second.epoch != move.epoch || move.from == move.to
+        || !stream->second.handoff_to.empty())
       continue;
     auto* receiver = find_active(move.to);
-    if (receiver == nullptr
-        || receiver->streams.size() >= receiver->row.max_streams)
+    if (receiver == nullptr || receiver->row.draining
+        || load_of(*receiver) >= receiver->row.max_streams)
       continue;
-    assign_stream(move.stream_id, move.to, now);
-    receiver->unannounced.insert(move.stream_id);
+    auto& entry = stream->second;
+    entry.handoff_to = move.to;
+    entry.handoff_deadline_ms = now.steady_ms + timeout_ms;
+    workers_.at(move.from).outgoing.insert(move.stream_id);
+    receiver->incoming.insert(move.stream_id);
+    ++handoffs_;
+    if (timeout_ms <= 0)
+      complete_handoff(move.stream_id);
     touched.insert(move.from);
     touched.insert(move.to);
-    ++applied;
+    started.push_back(move);
   }
   affected.assign(touched.begin(), touched.end());
-  return applied;
+  return started;
+}
+
+std::size_t registry::complete_due_handoffs(instant now) {
+  now_ = now;
+  if (handoffs_ == 0)
+    return 0;
+  std::vector<std::int64_t> due;
+  for (const auto& [id, entry] : streams_)
+    if (!entry.handoff_to.empty() && entry.handoff_deadline_ms <= now.steady_ms)
+      due.push_back(id);
+  for (auto id : due)
+    complete_handoff(id);
+  return due.size();
+}
+
+std::int64_t registry::next_handoff_deadline() const {
+  if (handoffs_ == 0)
+    return -1;
+  std::int64_t next = -1;
+  for (const auto& [id, entry] : streams_)
+    if (!entry.handoff_to.empty()
+        && (next < 0 || entry.handoff_deadline_ms < next))
+      next = entry.handoff_deadline_ms;
+  return next;
+}
+
+caf::expected<worker_view> registry::set_draining(const std::string& server_id,
+                                                  bool draining, instant now) {
+  now_ = now;
+  auto* w = find_active(server_id);
+  if (w == nullptr)
+    return lookup_error(server_id);
+  if (w->row.draining != draining) {
+    auto row = w->row;
+    row.draining = draining;
+    put_worker(row);
+    membership_changed(draining ? "drain" : "join", now);
+    if (draining) {
+      // Streams on their way to it go back to their owners.
+      std::vector<std::int64_t> incoming(w->incoming.begin(), w->incoming.end());
+      for (auto id : incoming)
+        cancel_handoff(id, streams_.at(id));
+    } else {
+      place_waiting(now);
+    }
+  }
+  return view_of(*w, now);
 }
 
 // -- catalogue ----------------------------------------------------------------
@@ -603,6 +746,9 @@ worker_view registry::view_of(const worker& w, instant now) const {
   view.reported_count = w.reported_count;
   view.heartbeat_age_ms = now.steady_ms - w.last_seen_steady_ms;
   view.owned = leases_of(w);
+  for (auto id : w.outgoing)
+    view.revoking.push_back(stream_lease{id, streams_.at(id).epoch});
+  view.incoming.assign(w.incoming.begin(), w.incoming.end());
   return view;
 }
 
@@ -612,6 +758,8 @@ std::vector<worker_view> registry::list_workers(instant now) const {
   for (const auto& [id, w] : workers_) {
     result.push_back(view_of(w, now));
     result.back().owned.clear();
+    result.back().revoking.clear();
+    result.back().incoming.clear();
   }
   // Newest registration first, as the Python server listed them.
   std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) {
@@ -684,6 +832,7 @@ cluster_summary registry::summary() const {
   result.streams_total = streams_.size();
   result.streams_assigned = streams_.size() - free_.size() - waiting_.size();
   result.streams_waiting = waiting_.size();
+  result.handoffs = handoffs_;
   result.epoch = epoch_;
   return result;
 }
@@ -696,24 +845,61 @@ std::vector<liveness> registry::active_liveness() const {
   return result;
 }
 
-std::vector<worker_load> registry::active_loads() const {
-  std::vector<worker_load> result;
-  for (const auto& [id, w] : workers_)
-    if (w.row.state == worker_state::active)
-      result.push_back(worker_load{id, w.row.max_streams, leases_of(w)});
-  std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) {
-    return a.server_id < b.server_id;
-  });
+balance_input registry::balance_state(instant now) const {
+  balance_input result;
+  for (const auto& [id, w] : workers_) {
+    if (w.row.state != worker_state::active)
+      continue;
+    worker_load load;
+    load.server_id = id;
+    load.max_streams = w.row.max_streams;
+    load.weight = w.row.weight;
+    load.draining = w.row.draining;
+    load.owned = leases_of(w);
+    load.incoming = static_cast<std::uint32_t>(w.incoming.size());
+    load.outgoing = static_cast<std::uint32_t>(w.outgoing.size());
+    load.heartbeat_age_ms = now.steady_ms - w.last_seen_steady_ms;
+    result.workers.push_back(std::move(load));
+  }
+  std::sort(result.workers.begin(), result.workers.end(),
+            [](const auto& a, const auto& b) { return a.server_id < b.server_id; });
+  result.last_membership_change = last_change_;
+  result.since_membership_change_ms
+    = last_change_.empty() ? -1 : now.steady_ms - last_change_steady_ms_;
+  result.handoffs_in_flight = handoffs_;
+  result.waiting = waiting_.size();
   return result;
 }
 
 std::string registry::check_invariants() const {
   std::size_t owned_total = 0;
+  std::size_t handoff_total = 0;
   for (const auto& [id, w] : workers_) {
     if (w.row.state == worker_state::dead && !w.streams.empty())
       return "dead worker " + id + " owns streams";
-    if (w.streams.size() > w.row.max_streams)
-      return "worker " + id + " owns more than max_streams";
+    if (load_of(w) > w.row.max_streams)
+      return "worker " + id + " holds more than max_streams";
+    if (w.row.state == worker_state::dead
+        && (!w.incoming.empty() || !w.outgoing.empty()))
+      return "dead worker " + id + " takes part in a handoff";
+    for (auto stream_id : w.outgoing) {
+      auto i = streams_.find(stream_id);
+      if (w.streams.count(stream_id) == 0 || i == streams_.end()
+          || i->second.handoff_to.empty())
+        return "worker " + id + " hands off a stream it does not own";
+      auto to = workers_.find(i->second.handoff_to);
+      if (to == workers_.end() || to->second.incoming.count(stream_id) == 0)
+        return "the receiver of stream " + std::to_string(stream_id)
+               + " does not expect it";
+    }
+    for (auto stream_id : w.incoming) {
+      auto i = streams_.find(stream_id);
+      if (i == streams_.end() || i->second.handoff_to != id
+          || i->second.owner == id)
+        return "worker " + id + " expects stream " + std::to_string(stream_id)
+               + " that is not handed to it";
+    }
+    handoff_total += w.outgoing.size();
     for (auto stream_id : w.streams) {
       auto i = streams_.find(stream_id);
       if (i == streams_.end())
@@ -744,6 +930,8 @@ std::string registry::check_invariants() const {
   }
   if (assigned != owned_total)
     return "assignment count mismatch";
+  if (handoff_total != handoffs_)
+    return "handoff count mismatch";
   if (free_.size() + waiting_.size() + assigned != streams_.size())
     return "pool sizes do not add up";
   return {};

@@ -88,10 +88,28 @@ public:
   /// loaded first. Returns the workers that received streams.
   std::vector<std::string> place_waiting(instant now);
 
-  /// Applies the moves that are still valid (same owner and epoch, receiver
-  /// active with room). Returns the number applied and fills `affected`.
-  std::uint64_t apply_moves(const std::vector<stream_move>& moves, instant now,
-                            std::vector<std::string>& affected);
+  /// Starts a handoff for each move that is still valid (same owner and
+  /// epoch, no handoff yet, receiver active, not draining and with room).
+  /// The stream leaves its owner's replies at once but stays its owner's
+  /// until the owner confirms it let go (a heartbeat whose stream_ids leave
+  /// it out, or a release) or `timeout_ms` passes; only then does the
+  /// receiver get it, under a new epoch. A zero timeout moves at once.
+  /// Returns the moves started and fills `affected`.
+  std::vector<stream_move> begin_handoffs(const std::vector<stream_move>& moves,
+                                          instant now, std::int64_t timeout_ms,
+                                          std::vector<std::string>& affected);
+
+  /// Completes the handoffs whose timeout has passed; returns how many.
+  std::size_t complete_due_handoffs(instant now);
+
+  /// Returns the steady-clock time of the next handoff timeout, or -1 if
+  /// no handoff is in flight.
+  std::int64_t next_handoff_deadline() const;
+
+  /// Marks a worker as draining or active again. A draining worker gets no
+  /// new streams and the balancer moves its streams away.
+  caf::expected<worker_view> set_draining(const std::string& server_id,
+                                          bool draining, instant now);
 
   /// Adds streams to the catalogue or updates their url, name and metadata.
   catalog_update put_streams(const std::vector<stream_row>& rows);
@@ -120,7 +138,12 @@ public:
   stream_page list_streams(std::uint64_t offset, std::uint64_t limit) const;
   cluster_summary summary() const;
   std::vector<liveness> active_liveness() const;
-  std::vector<worker_load> active_loads() const;
+  /// Returns what the balancer plans from; `manual` and `converging` are
+  /// left for the caller.
+  balance_input balance_state(instant now) const;
+  std::size_t handoffs_in_flight() const {
+    return handoffs_;
+  }
   std::uint64_t epoch() const {
     return epoch_;
   }
@@ -135,6 +158,10 @@ private:
     std::set<std::int64_t> streams;
     /// Streams placed on the worker that no assign reply has listed yet.
     std::set<std::int64_t> unannounced;
+    /// Owned streams being handed off: left out of the worker's replies.
+    std::set<std::int64_t> outgoing;
+    /// Streams reserved for the worker until their owner lets go.
+    std::set<std::int64_t> incoming;
     std::int64_t last_seen_steady_ms = 0;
     std::int64_t reported_count = 0;
   };
@@ -145,6 +172,9 @@ private:
     std::string owner;
     std::uint64_t epoch = 0;
     std::int64_t assigned_at_ms = 0;
+    /// The receiver while a handoff is in flight, else empty.
+    std::string handoff_to;
+    std::int64_t handoff_deadline_ms = 0;
   };
 
   // Journaled primitives: each records its inverse, then applies itself.
@@ -157,8 +187,18 @@ private:
                      instant now);
   void unassign_stream(std::int64_t stream_id);
 
-  /// Frees every stream of `w` into the waiting set; returns how many.
+  /// Frees every stream of `w` into the waiting set and cancels the
+  /// handoffs towards it; returns how many streams were freed.
   std::uint64_t free_all(worker& w);
+  /// Streams that count against a worker's capacity.
+  static std::size_t load_of(const worker& w) {
+    return w.streams.size() + w.incoming.size();
+  }
+  /// Forgets the handoff of `entry`, if any, without moving the stream.
+  void cancel_handoff(std::int64_t stream_id, stream_entry& entry);
+  /// Gives a stream in handoff to its receiver under a new epoch.
+  void complete_handoff(std::int64_t stream_id);
+  void membership_changed(const char* what, instant now);
   worker* find_active(const std::string& server_id);
   caf::error lookup_error(const std::string& server_id) const;
   worker_view view_of(const worker& w, instant now) const;
@@ -172,6 +212,10 @@ private:
   /// placed before any free stream.
   std::set<std::int64_t> waiting_;
   std::uint64_t epoch_ = 0;
+  std::size_t handoffs_ = 0;
+  /// The last join, death, leave or drain, and when it happened.
+  std::string last_change_;
+  std::int64_t last_change_steady_ms_ = 0;
   /// The time of the operation in progress; new workers start their
   /// heartbeat clock from it.
   instant now_;

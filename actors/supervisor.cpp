@@ -293,11 +293,26 @@ child_spec make_child(role name, spawn_function spawn) {
 }
 
 std::string module_settings_json(const settings& config) {
+  const auto& b = config.balancing;
   return nlohmann::json{
     {"heartbeat_timeout_ms", config.heartbeat_timeout.count()},
     {"heartbeat_check_interval_ms", config.heartbeat_check_interval.count()},
     {"rebalance_interval_ms", config.rebalance_interval.count()},
-    {"max_migrations_per_cycle", config.max_migrations_per_cycle},
+    {"balancer",
+     {{"max_moves", b.max_moves},
+      {"max_move_fraction", b.max_move_fraction},
+      {"imbalance_threshold", b.imbalance_threshold},
+      {"max_stream_difference", b.max_stream_difference},
+      {"max_load_factor", b.max_load_factor},
+      {"min_instances", b.min_instances},
+      {"cooldown_ms", b.cooldown_ms},
+      {"load_average_full", b.load_average_full},
+      {"weights",
+       {{"cpu", b.weights.cpu},
+        {"memory", b.weights.memory},
+        {"load", b.weights.load},
+        {"failures", b.weights.failures},
+        {"response_time", b.weights.response_time}}}}},
     {"data_dir", config.data_dir}}
     .dump();
 }

@@ -7,6 +7,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,13 +47,19 @@ struct worker_row {
   std::int64_t last_heartbeat_ms = 0;
   /// The free-form status string from the worker's last heartbeat.
   std::string reported_status;
+  /// Relative speed of the worker: its fair share of streams is proportional
+  /// to weight × max_streams.
+  double weight = 1;
+  /// A draining worker receives no streams, and the balancer moves its
+  /// streams away; set and cleared by an operator.
+  bool draining = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_row& x) {
   return f(caf::meta::type_name("worker_row"), x.server_id, x.ip, x.port,
            x.max_streams, x.state, x.registered_at_ms, x.last_heartbeat_ms,
-           x.reported_status);
+           x.reported_status, x.weight, x.draining);
 }
 
 /// The ownership of one stream by one worker.
@@ -144,12 +151,15 @@ struct registration {
   std::string ip;
   std::uint16_t port = 0;
   std::uint32_t max_streams = 0;
+  /// Zero when the request names no weight: a new worker then gets 1 and a
+  /// known one keeps its weight.
+  double weight = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registration& x) {
   return f(caf::meta::type_name("registration"), x.server_id, x.ip, x.port,
-           x.max_streams);
+           x.max_streams, x.weight);
 }
 
 struct register_reply {
@@ -170,12 +180,16 @@ struct heartbeat {
   std::string server_id;
   std::int64_t reported_count = 0;
   std::string reported_status;
+  /// True if the worker listed the streams it captures in `stream_ids`. A
+  /// stream being handed off that the list leaves out is confirmed dropped.
+  bool lists_streams = false;
+  std::vector<std::int64_t> stream_ids = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, heartbeat& x) {
   return f(caf::meta::type_name("heartbeat"), x.server_id, x.reported_count,
-           x.reported_status);
+           x.reported_status, x.lists_streams, x.stream_ids);
 }
 
 struct heartbeat_reply {
@@ -202,6 +216,8 @@ enum class assign_outcome : std::uint8_t {
   assigned,
   no_capacity,
   no_streams,
+  /// The worker is draining and receives no streams.
+  draining,
 };
 
 struct assign_reply {
@@ -265,12 +281,18 @@ struct worker_view {
   /// Milliseconds since the last heartbeat, measured on the steady clock.
   std::int64_t heartbeat_age_ms = 0;
   std::vector<stream_lease> owned;
+  /// Streams being handed off to other workers: no longer the worker's to
+  /// capture, but counted against its capacity until the handoff ends.
+  std::vector<stream_lease> revoking;
+  /// Streams being handed over to the worker once their owner lets go.
+  std::vector<std::int64_t> incoming;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_view& x) {
   return f(caf::meta::type_name("worker_view"), x.row, x.stream_count,
-           x.reported_count, x.heartbeat_age_ms, x.owned);
+           x.reported_count, x.heartbeat_age_ms, x.owned, x.revoking,
+           x.incoming);
 }
 
 /// A stream as listed by the API, with its owner if it has one.
@@ -307,6 +329,9 @@ struct cluster_summary {
   std::uint64_t streams_assigned = 0;
   /// Unassigned streams freed from dead or shrunken workers, waiting for room.
   std::uint64_t streams_waiting = 0;
+  /// Streams between two owners: revoked from one, not yet given to the
+  /// other.
+  std::uint64_t handoffs = 0;
   bool store_available = true;
   std::string store_error;
   std::uint64_t epoch = 0;
@@ -316,7 +341,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_summary& x) {
   return f(caf::meta::type_name("cluster_summary"), x.workers_total,
            x.workers_active, x.total_capacity, x.current_load,
-           x.streams_total, x.streams_assigned, x.streams_waiting,
+           x.streams_total, x.streams_assigned, x.streams_waiting, x.handoffs,
            x.store_available, x.store_error, x.epoch);
 }
 
@@ -358,13 +383,64 @@ typename Inspector::result_type inspect(Inspector& f, failure_report& x) {
 struct worker_load {
   std::string server_id;
   std::uint32_t max_streams = 0;
+  double weight = 1;
+  bool draining = false;
+  /// Streams the worker owns and keeps: those being handed off are left out.
   std::vector<stream_lease> owned;
+  /// Streams on their way to the worker; they count as its load.
+  std::uint32_t incoming = 0;
+  /// Streams on their way from the worker to others.
+  std::uint32_t outgoing = 0;
+  std::int64_t heartbeat_age_ms = 0;
+  /// Set by the balancer actor when the worker looks about to fail.
+  bool suspect = false;
+  /// The worker's latest system metrics, if `has_metrics`; set by the
+  /// balancer actor.
+  bool has_metrics = false;
+  double cpu_percent = 0;
+  double memory_percent = 0;
+  /// Negative when the worker reports no load average.
+  double load_average_1m = -1;
+
+  /// Streams that count against the worker's capacity and share.
+  std::uint32_t load() const {
+    return static_cast<std::uint32_t>(owned.size()) + incoming;
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_load& x) {
   return f(caf::meta::type_name("worker_load"), x.server_id, x.max_streams,
-           x.owned);
+           x.weight, x.draining, x.owned, x.incoming, x.outgoing,
+           x.heartbeat_age_ms, x.suspect, x.has_metrics, x.cpu_percent,
+           x.memory_percent, x.load_average_1m);
+}
+
+/// What the balancer plans from: every active worker's load and the recent
+/// membership history.
+struct balance_input {
+  std::vector<worker_load> workers;
+  /// "join", "death", "leave" or "drain"; empty if nothing changed since
+  /// the state was loaded.
+  std::string last_membership_change;
+  /// Milliseconds since that change; negative if there was none.
+  std::int64_t since_membership_change_ms = -1;
+  /// Streams revoked from one worker and not yet given to another.
+  std::uint64_t handoffs_in_flight = 0;
+  /// Unassigned streams freed from failed workers, waiting for room.
+  std::uint64_t waiting = 0;
+  /// True for a round an operator asked for.
+  bool manual = false;
+  /// True while earlier rounds have not reached balance yet: hysteresis
+  /// thresholds no longer gate the next round.
+  bool converging = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, balance_input& x) {
+  return f(caf::meta::type_name("balance_input"), x.workers,
+           x.last_membership_change, x.since_membership_change_ms,
+           x.handoffs_in_flight, x.waiting, x.manual, x.converging);
 }
 
 /// One planned move of a stream between workers. The move applies only if the
@@ -382,19 +458,100 @@ typename Inspector::result_type inspect(Inspector& f, stream_move& x) {
            x.epoch);
 }
 
+/// A worker's place in a plan.
+struct worker_target {
+  std::string server_id;
+  /// Streams it holds now, incoming ones included.
+  std::uint32_t current = 0;
+  /// Its exact fair share, capped by its capacity.
+  double share = 0;
+  /// What it should hold after balancing: the share rounded so that as few
+  /// streams as possible move.
+  std::uint32_t target = 0;
+  /// Load score in [0, 1] from its system metrics; negative without metrics.
+  double score = -1;
+  bool overloaded = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_target& x) {
+  return f(caf::meta::type_name("worker_target"), x.server_id, x.current,
+           x.share, x.target, x.score, x.overloaded);
+}
+
+/// A balancing policy's answer: the moves of one round and why.
+struct balance_plan {
+  std::vector<stream_move> moves;
+  /// Why these moves are made: "manual", "new_instance",
+  /// "instance_failure", "load_imbalance" or "performance_degradation".
+  std::string reason;
+  /// Why nothing may move now (a suspect worker, a cool-down, handoffs in
+  /// flight); empty when moving is allowed.
+  std::string deferred;
+  /// True if the cluster is outside the thresholds or still converging.
+  bool needs_rebalancing = false;
+  /// Moves that would reach balance, over every round: the minimum.
+  std::uint64_t minimum_moves = 0;
+  /// Most moves this round may make.
+  std::uint64_t budget = 0;
+  /// Streams minus fair share, largest minus smallest, over eligible
+  /// workers.
+  double spread_streams = 0;
+  /// Load relative to fair share, largest minus smallest.
+  double spread_ratio = 0;
+  std::vector<worker_target> targets;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, balance_plan& x) {
+  return f(caf::meta::type_name("balance_plan"), x.moves, x.reason,
+           x.deferred, x.needs_rebalancing, x.minimum_moves, x.budget,
+           x.spread_streams, x.spread_ratio, x.targets);
+}
+
+/// The outcome of one rebalance round, as the history keeps it.
 struct rebalance_report {
+  /// Sequence number, from 1 in each run of the server.
+  std::uint64_t id = 0;
   std::string method;
   std::string reason;
+  /// "completed", "deferred" or "error".
+  std::string status = "completed";
+  /// Why the round moved nothing, or what failed.
+  std::string message;
   std::uint64_t planned = 0;
+  /// Handoffs started: each stream is revoked from its owner first.
   std::uint64_t moved = 0;
+  std::vector<stream_move> moves;
   std::vector<std::string> workers_affected;
+  std::int64_t started_at_ms = 0;
   double duration_ms = 0;
+  /// Moves still needed after this round to reach balance.
+  std::uint64_t remaining = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rebalance_report& x) {
-  return f(caf::meta::type_name("rebalance_report"), x.method, x.reason,
-           x.planned, x.moved, x.workers_affected, x.duration_ms);
+  return f(caf::meta::type_name("rebalance_report"), x.id, x.method,
+           x.reason, x.status, x.message, x.planned, x.moved, x.moves,
+           x.workers_affected, x.started_at_ms, x.duration_ms, x.remaining);
+}
+
+/// Totals over the rebalance history, for GET /rebalance/stats.
+struct rebalance_stats {
+  std::uint64_t total = 0;
+  std::uint64_t successful = 0;
+  std::uint64_t streams_moved = 0;
+  double total_duration_ms = 0;
+  /// Empty before the first round.
+  std::vector<rebalance_report> last;
+  std::map<std::string, std::uint64_t> moved_by_reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rebalance_stats& x) {
+  return f(caf::meta::type_name("rebalance_stats"), x.total, x.successful,
+           x.streams_moved, x.total_duration_ms, x.last, x.moved_by_reason);
 }
 
 /// Host or worker system metrics, one sample.
@@ -418,6 +575,17 @@ typename Inspector::result_type inspect(Inspector& f, metrics_sample& x) {
            x.memory_percent, x.memory_used_gb, x.memory_total_gb,
            x.disk_percent, x.disk_free_gb, x.disk_total_gb, x.load_average,
            x.uptime_seconds, x.recorded_at_ms);
+}
+
+/// The latest metrics sample of one worker.
+struct worker_sample {
+  std::string server_id;
+  metrics_sample sample;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_sample& x) {
+  return f(caf::meta::type_name("worker_sample"), x.server_id, x.sample);
 }
 
 /// Health of one supervised role.

@@ -1,5 +1,6 @@
 #include "net/api.hpp"
 
+#include "actors/balancer.hpp"
 #include "actors/logging.hpp"
 #include "actors/module_setup.hpp"
 
@@ -124,15 +125,52 @@ const std::set<std::string>& rebalance_reasons() {
   return reasons;
 }
 
+json moves_json(const std::vector<stream_move>& moves) {
+  auto list = json::array();
+  for (const auto& move : moves)
+    list.push_back({{"stream_id", move.stream_id},
+                    {"from", move.from},
+                    {"to", move.to},
+                    {"epoch", move.epoch}});
+  return list;
+}
+
 json rebalance_json(const rebalance_report& report) {
-  return {{"status", "completed"},
+  return {{"status", report.status},
+          {"id", report.id},
           {"method", report.method},
           {"reason", report.reason},
           {"streams_moved", report.moved},
           {"instances_affected", report.workers_affected.size()},
           {"affected_instances", report.workers_affected},
           {"execution_time_ms", report.duration_ms},
+          {"migrations", moves_json(report.moves)},
+          {"remaining_moves", report.remaining},
+          {"started_at", iso_time(report.started_at_ms)},
+          {"message", report.message},
           {"error", nullptr}};
+}
+
+json plan_json(const balance_plan& plan) {
+  auto workers = json::array();
+  for (const auto& t : plan.targets)
+    workers.push_back({{"server_id", t.server_id},
+                       {"current_streams", t.current},
+                       {"fair_share", std::round(t.share * 1000) / 1000},
+                       {"target_streams", t.target},
+                       {"load_score", t.score < 0 ? json(nullptr)
+                                                  : json(t.score)},
+                       {"overloaded", t.overloaded}});
+  return {{"needs_rebalancing", plan.needs_rebalancing},
+          {"reason", plan.reason},
+          {"deferred", plan.deferred.empty() ? json(nullptr)
+                                             : json(plan.deferred)},
+          {"minimum_moves", plan.minimum_moves},
+          {"budget_per_round", plan.budget},
+          {"stream_spread", plan.spread_streams},
+          {"share_ratio_spread", plan.spread_ratio},
+          {"moves", moves_json(plan.moves)},
+          {"instances", workers}};
 }
 
 json module_json(const module_status& m) {
@@ -280,7 +318,9 @@ void api::add_worker_routes() {
   });
 
   router_.add("POST", "/heartbeat", [this](routed_request request, responder respond) {
-    auto body = decode_body(request, respond, decode_heartbeat);
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_heartbeat(j, config_.limits);
+    });
     if (!body)
       return;
     auto bridge = bridge_;
@@ -338,6 +378,15 @@ void api::add_worker_routes() {
             result["status"] = "no_streams";
             result["message"] = "No unassigned streams are available; retry "
                                 "later or add streams with POST /streams";
+            break;
+          case assign_outcome::draining:
+            // Old clients know only the contract's three statuses.
+            result["status"] = "no_capacity";
+            result["draining"] = true;
+            result["message"] = "Instance " + server_id
+                                + " is draining and receives no streams; an "
+                                  "operator ends this with DELETE "
+                                  "/instances/" + server_id + "/drain";
             break;
         }
         return json_response(200, result);
@@ -469,6 +518,7 @@ void api::add_listing_routes() {
                  {{"assigned", s.streams_assigned},
                   {"available", s.streams_total - s.streams_assigned},
                   {"waiting", s.streams_waiting},
+                  {"handoffs", s.handoffs},
                   {"total", s.streams_total}}},
                 {"load_percentage", load},
                 {"epoch", s.epoch}});
@@ -734,7 +784,7 @@ void api::add_admin_routes() {
         body["message"] = "Basic rebalance moved "
                           + std::to_string(report.moved) + " stream(s) across "
                           + std::to_string(report.workers_affected.size())
-                          + " instance(s)";
+                          + " instance(s): " + report.message;
         return json_response(200, body);
       }),
       atoms::rebalance_atom::value, std::string{"manual"}, true);
@@ -755,18 +805,143 @@ void api::add_admin_routes() {
       role::balancer,
       reply_with<rebalance_report>(respond, [](rebalance_report& report) {
         auto body = rebalance_json(report);
-        body["migrations"] = json::array();
         if (report.method == "basic")
           body["message"] = "The smart balancer module is not running; the "
                             "basic rebalance moved "
-                            + std::to_string(report.moved) + " stream(s)";
+                            + std::to_string(report.moved) + " stream(s): "
+                            + report.message;
         else
           body["message"] = "The smart balancer moved "
-                            + std::to_string(report.moved) + " stream(s)";
+                            + std::to_string(report.moved) + " stream(s): "
+                            + report.message;
         return json_response(200, body);
       }),
       atoms::rebalance_atom::value, reason, false);
   });
+
+  router_.add("GET", "/rebalance/plan", [this](routed_request, responder respond) {
+    bridge_.ask<balance_plan>(
+      role::balancer,
+      reply_with<balance_plan>(respond, [](balance_plan& plan) {
+        auto body = plan_json(plan);
+        body["status"] = "success";
+        body["dry_run"] = true;
+        return json_response(200, body);
+      }),
+      atoms::plan_atom::value);
+  });
+
+  router_.add("GET", "/rebalance/check", [this](routed_request, responder respond) {
+    bridge_.ask<balance_plan>(
+      role::balancer,
+      reply_with<balance_plan>(respond, [](balance_plan& plan) {
+        auto details = plan_json(plan);
+        std::uint64_t streams = 0;
+        for (const auto& t : plan.targets)
+          streams += t.current;
+        bool consistent = true;
+        for (const auto& t : plan.targets)
+          consistent = consistent && t.current <= t.target + 1
+                       && t.current + 1 >= t.target;
+        std::string reason
+          = !plan.deferred.empty() ? plan.deferred
+            : plan.needs_rebalancing
+              ? std::to_string(plan.minimum_moves)
+                  + " moves would reach balance (" + plan.reason + ")"
+              : plan.minimum_moves > 0
+                ? "the imbalance is within the thresholds"
+                : "the cluster is balanced";
+        return json_response(
+          200, {{"status", "success"},
+                {"consistent", consistent},
+                {"needs_rebalancing", plan.needs_rebalancing},
+                {"reason", reason},
+                {"statistics",
+                 {{"instances", plan.targets.size()},
+                  {"streams", streams},
+                  {"minimum_moves", plan.minimum_moves},
+                  {"budget_per_round", plan.budget},
+                  {"stream_spread", details["stream_spread"]},
+                  {"share_ratio_spread", details["share_ratio_spread"]}}},
+                {"instances", details["instances"]}});
+      }),
+      atoms::plan_atom::value);
+  });
+
+  router_.add("GET", "/rebalance/stats", [this](routed_request, responder respond) {
+    bridge_.ask<rebalance_stats>(
+      role::balancer,
+      reply_with<rebalance_stats>(respond, [](rebalance_stats& totals) {
+        json by_reason = json::object();
+        for (const auto& [reason, moved] : totals.moved_by_reason)
+          by_reason[reason] = moved;
+        double average = totals.total == 0
+                           ? 0.0
+                           : totals.total_duration_ms / totals.total;
+        double rate = totals.total == 0
+                        ? 0.0
+                        : 100.0 * totals.successful / totals.total;
+        return json_response(
+          200, {{"status", "success"},
+                {"statistics",
+                 {{"total_rebalances", totals.total},
+                  {"successful_rebalances", totals.successful},
+                  {"total_streams_moved", totals.streams_moved},
+                  {"average_execution_time_ms", average},
+                  {"last_rebalance", totals.last.empty()
+                                       ? json(nullptr)
+                                       : rebalance_json(totals.last.front())},
+                  {"success_rate", rate},
+                  {"streams_moved_by_reason", by_reason}}}});
+      }),
+      caf::get_atom::value, atoms::stats_atom::value);
+  });
+
+  router_.add("GET", "/rebalance/history", [this](routed_request request, responder respond) {
+    auto limit = query_number(request, "limit", 50, 1,
+                              static_cast<double>(max_rebalance_history),
+                              respond);
+    if (!limit)
+      return;
+    bridge_.ask<std::vector<rebalance_report>>(
+      role::balancer,
+      reply_with<std::vector<rebalance_report>>(
+        respond,
+        [](std::vector<rebalance_report>& reports) {
+          auto list = json::array();
+          for (const auto& report : reports)
+            list.push_back(rebalance_json(report));
+          return json_response(200, {{"status", "success"},
+                                     {"rebalances", list},
+                                     {"count", reports.size()}});
+        }),
+      caf::get_atom::value, atoms::history_atom::value,
+      static_cast<std::uint64_t>(*limit));
+  });
+
+  for (bool draining : {true, false}) {
+    router_.add(draining ? "POST" : "DELETE", "/instances/{}/drain",
+                [this, draining](routed_request request, responder respond) {
+      auto id = request.params[0];
+      if (!check_server_id(id, respond))
+        return;
+      bridge_.ask<worker_view>(
+        role::coordinator,
+        reply_with<worker_view>(respond, [draining](worker_view& view) {
+          auto data = instance_json(view);
+          data["assigned_streams"] = sorted_ids(view.owned);
+          return json_response(
+            200, {{"status", draining ? "draining" : "active"},
+                  {"message",
+                   draining ? "The instance receives no new streams; the "
+                              "balancer moves its streams to others over the "
+                              "next rounds"
+                            : "The instance receives streams again"},
+                  {"data", data}});
+        }),
+        atoms::drain_atom::value, id, draining);
+    });
+  }
 
   router_.add("POST", "/instances/{}/failure", [this](routed_request request, responder respond) {
     auto id = request.params[0];

@@ -329,14 +329,17 @@ decoded<registration> decode_registration(const json& body,
   auto max_streams = reader.int_field("max_streams", false, 0,
                                       limits.max_streams_limit,
                                       limits.default_max_streams);
+  auto weight = reader.number_field("weight", false, 0.001, 1000);
   std::optional<registration> value;
   if (errors.empty())
     value = registration{*id, *ip, static_cast<std::uint16_t>(*port),
-                         static_cast<std::uint32_t>(*max_streams)};
+                         static_cast<std::uint32_t>(*max_streams),
+                         weight.value_or(0.0)};
   return finish(std::move(value), std::move(errors));
 }
 
-decoded<heartbeat_request> decode_heartbeat(const json& body) {
+decoded<heartbeat_request> decode_heartbeat(const json& body,
+                                            const decode_limits& limits) {
   std::vector<field_error> errors;
   object_reader reader{body, {"body"}, errors};
   auto id = read_server_id(reader);
@@ -345,9 +348,14 @@ decoded<heartbeat_request> decode_heartbeat(const json& body) {
   std::optional<metrics_sample> metrics;
   if (const auto* object = reader.object_field("system_metrics"))
     metrics = read_metrics(*object, errors);
+  auto listed = reader.int_array_field("stream_ids", false,
+                                       limits.max_ids_per_request);
   std::optional<heartbeat_request> value;
   if (errors.empty())
-    value = heartbeat_request{heartbeat{*id, *count, *status}, metrics};
+    value = heartbeat_request{
+      heartbeat{*id, *count, *status, listed.has_value(),
+                listed.value_or(std::vector<std::int64_t>{})},
+      metrics};
   return finish(std::move(value), std::move(errors));
 }
 
@@ -548,6 +556,10 @@ json instance_json(const worker_view& view) {
           {"current_streams", view.stream_count},
           {"reported_streams", view.reported_count},
           {"status", to_string(view.row.state)},
+          {"draining", view.row.draining},
+          {"weight", view.row.weight},
+          {"revoking_streams", view.revoking.size()},
+          {"incoming_streams", view.incoming.size()},
           {"reported_status", view.row.reported_status},
           {"registered_at", iso_time(view.row.registered_at_ms)},
           {"last_heartbeat", iso_time(view.row.last_heartbeat_ms)},

@@ -71,7 +71,8 @@ struct heartbeat_request {
   std::optional<metrics_sample> metrics;
 };
 
-decoded<heartbeat_request> decode_heartbeat(const json& body);
+decoded<heartbeat_request> decode_heartbeat(const json& body,
+                                            const decode_limits& limits = {});
 decoded<assign_request> decode_assign(const json& body,
                                       const decode_limits& limits);
 decoded<release_request> decode_release(const json& body,

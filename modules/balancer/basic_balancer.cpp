@@ -1,63 +1,48 @@
 #include "modules/balancer/basic_balancer.hpp"
 
-#include <algorithm>
-#include <cmath>
+#include "modules/balancer/fair_share.hpp"
+
+#include <limits>
 
 namespace orchestrator {
 
-std::vector<stream_move>
-basic_balancer::plan(const std::vector<worker_load>& loads) {
-  std::vector<stream_move> moves;
-  double total_streams = 0;
-  double total_capacity = 0;
+balance_plan basic_balancer::plan(const balance_input& input) const {
+  const auto& loads = input.workers;
+  std::vector<share_input> shares;
+  shares.reserve(loads.size());
+  std::size_t receivers = 0;
+  bool draining_holds = false;
   for (const auto& load : loads) {
-    total_streams += static_cast<double>(load.owned.size());
-    total_capacity += load.max_streams;
+    double claim = load.draining ? 0.0 : load.weight * load.max_streams;
+    shares.push_back(share_input{load.load(), load.max_streams, claim, 0});
+    receivers += claim > 0 ? 1 : 0;
+    draining_holds = draining_holds || (load.draining && load.load() > 0);
   }
-  if (loads.size() < 2 || total_streams == 0 || total_capacity == 0)
-    return moves;
+  auto fair = fair_targets(shares);
 
-  struct slot {
-    const worker_load* load;
-    std::vector<stream_lease> owned;
-    double share;
-  };
-  std::vector<slot> slots;
-  for (const auto& load : loads) {
-    auto owned = load.owned;
-    // Newest assignments move first: older ones have been captured longest.
-    std::sort(owned.begin(), owned.end(),
-              [](const auto& a, const auto& b) { return a.epoch < b.epoch; });
-    slots.push_back(slot{&load, std::move(owned),
-                         total_streams * load.max_streams / total_capacity});
+  balance_plan result;
+  result.reason = input.manual ? "manual" : "load_imbalance";
+  result.minimum_moves = fair.minimum_moves;
+  result.needs_rebalancing = fair.minimum_moves > 0;
+  result.budget = std::numeric_limits<std::uint64_t>::max();
+  for (std::size_t i = 0; i < loads.size(); ++i)
+    result.targets.push_back(worker_target{loads[i].server_id, shares[i].current,
+                                           fair.shares[i], fair.targets[i],
+                                           -1, false});
+  if (fair.minimum_moves == 0 || (receivers < 2 && !draining_holds))
+    return result;
+  if (input.handoffs_in_flight > 0) {
+    result.deferred = std::to_string(input.handoffs_in_flight)
+                      + " streams are still being handed off";
+    return result;
   }
-
-  auto surplus = [](const slot& s) {
-    return static_cast<double>(s.owned.size()) - std::ceil(s.share);
-  };
-  auto deficit = [](const slot& s) {
-    auto room = static_cast<double>(s.load->max_streams) - s.owned.size();
-    return std::min(std::floor(s.share) - s.owned.size(), room);
-  };
-
-  for (;;) {
-    auto donor = std::max_element(slots.begin(), slots.end(),
-                                  [&](const auto& a, const auto& b) {
-                                    return surplus(a) < surplus(b);
-                                  });
-    auto receiver = std::max_element(slots.begin(), slots.end(),
-                                     [&](const auto& a, const auto& b) {
-                                       return deficit(a) < deficit(b);
-                                     });
-    if (surplus(*donor) <= 0 || deficit(*receiver) <= 0)
-      break;
-    auto lease = donor->owned.back();
-    donor->owned.pop_back();
-    receiver->owned.push_back(lease);
-    moves.push_back(stream_move{lease.stream_id, donor->load->server_id,
-                                receiver->load->server_id, lease.epoch});
-  }
-  return moves;
+  std::vector<int> urgency(loads.size(), 0);
+  for (std::size_t i = 0; i < loads.size(); ++i)
+    urgency[i] = loads[i].draining ? 1 : 0;
+  result.moves = pick_moves(loads, fair.targets, urgency,
+                            std::vector<double>(loads.size(), 0.0),
+                            result.budget);
+  return result;
 }
 
 } // namespace orchestrator

@@ -4,16 +4,18 @@
 
 namespace orchestrator {
 
-/// Evens out load in proportion to capacity with the fewest moves: a worker
-/// above the ceiling of its share gives its newest streams to workers below
-/// the floor of theirs. Workers within one stream of their share never move.
+/// Evens out load in proportion to weight × capacity with the fewest moves,
+/// all in one round: a worker above its target gives its newest streams to
+/// workers below theirs, and a draining worker gives everything others have
+/// room for. Workers within one stream of their share never move. No
+/// thresholds, budget or system metrics: those are the smart balancer's.
 class basic_balancer final : public balancer {
 public:
   std::string name() const override {
     return "basic";
   }
 
-  std::vector<stream_move> plan(const std::vector<worker_load>& loads) override;
+  balance_plan plan(const balance_input& input) const override;
 };
 
 } // namespace orchestrator

@@ -1,28 +1,40 @@
 #pragma once
 
-#include "modules/balancer/basic_balancer.hpp"
-
-#include <cstddef>
+#include "modules/balancer/balancer.hpp"
 
 namespace orchestrator {
 
-/// The smart balancer's policy: the basic policy's fewest-moves plan, cut to
-/// a budget of moves per round so that a rebalance never moves many
-/// long-lived streams at once.
+/// The smart balancer's policy. It places streams in proportion to weight ×
+/// capacity, prefers workers whose system metrics show less load, and halves
+/// the share of an overloaded worker. A stream moves only to fix an
+/// imbalance, and then as few as possible:
+/// - a round starts only past the hysteresis thresholds, and later rounds
+///   continue until balance is reached;
+/// - nothing moves while a worker is suspect, while handoffs are in flight,
+///   or during the cool-down after a membership change (except on an
+///   operator's request);
+/// - each round moves at most the budget.
 class smart_balancer final : public balancer {
 public:
-  /// `max_moves` is the budget per round and must be at least 1.
-  explicit smart_balancer(std::size_t max_moves);
+  /// Throws std::invalid_argument if a setting is out of range.
+  explicit smart_balancer(balancer_settings config);
 
   std::string name() const override {
     return "smart_balancer";
   }
 
-  std::vector<stream_move> plan(const std::vector<worker_load>& loads) override;
+  balance_plan plan(const balance_input& input) const override;
+
+  /// Returns the load score in [0, 1] of a worker's metrics, or -1 if it
+  /// reports none.
+  double score(const worker_load& load) const;
+
+  const balancer_settings& config() const {
+    return config_;
+  }
 
 private:
-  basic_balancer basic_;
-  std::size_t max_moves_;
+  balancer_settings config_;
 };
 
 } // namespace orchestrator

@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include <set>
+
 namespace orchestrator {
 
 namespace {
@@ -97,6 +99,8 @@ sqlite_store::open(const std::string& path) {
       return err;
   if (auto err = result->exec(schema_sql))
     return err;
+  if (auto err = result->migrate())
+    return err;
   if (auto err = result->prepare_statements())
     return err;
   return result;
@@ -131,6 +135,36 @@ caf::error sqlite_store::exec(const char* sql) {
   return make_error(errc::store_unavailable, std::move(text));
 }
 
+caf::error sqlite_store::migrate() {
+  // Columns added after the first schema; a database written by an older
+  // build gains them with their defaults.
+  struct column {
+    const char* name;
+    const char* definition;
+  };
+  const column added[] = {
+    {"weight", "ALTER TABLE orchestrator_instances ADD COLUMN weight REAL "
+               "NOT NULL DEFAULT 1"},
+    {"draining", "ALTER TABLE orchestrator_instances ADD COLUMN draining "
+                 "INTEGER NOT NULL DEFAULT 0"},
+  };
+  std::set<std::string> present;
+  {
+    statement_guard guard;
+    if (sqlite3_prepare_v2(db_, "PRAGMA table_info(orchestrator_instances)",
+                           -1, &guard.stmt, nullptr)
+        != SQLITE_OK)
+      return failure("reading the schema");
+    while (sqlite3_step(guard.stmt) == SQLITE_ROW)
+      present.insert(text_column(guard.stmt, 1));
+  }
+  for (const auto& c : added)
+    if (present.count(c.name) == 0)
+      if (auto err = exec(c.definition))
+        return err;
+  return caf::none;
+}
+
 caf::error sqlite_store::prepare_statements() {
   statements_ = std::make_unique<statements>();
   struct entry {
@@ -140,11 +174,12 @@ caf::error sqlite_store::prepare_statements() {
   const entry entries[] = {
     {&statements_->put_worker,
      "INSERT INTO orchestrator_instances (server_id, ip, port, max_streams, "
-     "status, registered_at, last_heartbeat, reported_status) "
-     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+     "status, registered_at, last_heartbeat, reported_status, weight, "
+     "draining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
      "ON CONFLICT (server_id) DO UPDATE SET ip = ?2, port = ?3, "
      "max_streams = ?4, status = ?5, registered_at = ?6, "
-     "last_heartbeat = ?7, reported_status = ?8"},
+     "last_heartbeat = ?7, reported_status = ?8, weight = ?9, "
+     "draining = ?10"},
     {&statements_->erase_worker,
      "DELETE FROM orchestrator_instances WHERE server_id = ?1"},
     {&statements_->put_assignment,
@@ -183,7 +218,8 @@ caf::expected<store_snapshot> sqlite_store::load() {
 
   auto err = query(
     "SELECT server_id, ip, port, max_streams, status, registered_at, "
-    "last_heartbeat, reported_status FROM orchestrator_instances",
+    "last_heartbeat, reported_status, weight, draining "
+    "FROM orchestrator_instances",
     [&](sqlite3_stmt* s) {
       worker_row row;
       row.server_id = text_column(s, 0);
@@ -196,6 +232,10 @@ caf::expected<store_snapshot> sqlite_store::load() {
       row.registered_at_ms = sqlite3_column_int64(s, 5);
       row.last_heartbeat_ms = sqlite3_column_int64(s, 6);
       row.reported_status = text_column(s, 7);
+      row.weight = sqlite3_column_double(s, 8);
+      if (!(row.weight > 0))
+        row.weight = 1;
+      row.draining = sqlite3_column_int(s, 9) != 0;
       result.workers.push_back(std::move(row));
     });
   if (err)
@@ -250,6 +290,8 @@ caf::error sqlite_store::write(const change& c) {
       sqlite3_bind_int64(stmt, 7, c.worker.last_heartbeat_ms);
       sqlite3_bind_text(stmt, 8, c.worker.reported_status.c_str(), -1,
                         SQLITE_STATIC);
+      sqlite3_bind_double(stmt, 9, c.worker.weight);
+      sqlite3_bind_int(stmt, 10, c.worker.draining ? 1 : 0);
       break;
     case change_kind::erase_worker:
       stmt = statements_->erase_worker;

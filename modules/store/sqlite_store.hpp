@@ -31,6 +31,8 @@ private:
   struct statements;
 
   sqlite_store(sqlite3* db, std::string path);
+  /// Adds the columns that databases of older builds lack.
+  caf::error migrate();
   caf::error prepare_statements();
   caf::error write(const change& c);
   caf::error exec(const char* sql);

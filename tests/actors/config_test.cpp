@@ -44,6 +44,44 @@ BOOST_AUTO_TEST_CASE(defaults_match_contract) {
   BOOST_TEST(result.values.max_streams_per_instance == 20u);
 }
 
+BOOST_AUTO_TEST_CASE(balancer_settings_follow_contract_names) {
+  auto defaults = parse({});
+  BOOST_REQUIRE(!defaults.exit_now);
+  const auto& b = defaults.values.balancing;
+  BOOST_TEST(b.max_moves == 10u);
+  BOOST_TEST(b.imbalance_threshold == 0.2);
+  BOOST_TEST(b.max_stream_difference == 2.0);
+  BOOST_TEST(b.max_load_factor == 0.9);
+  BOOST_TEST(b.min_instances == 2u);
+  BOOST_TEST(b.weights.cpu == 0.3);
+  BOOST_TEST(b.weights.response_time == 0.1);
+  BOOST_TEST(defaults.values.suspect_after.count() == 150'000);
+
+  env_guard threshold{"LOAD_IMBALANCE_THRESHOLD", "0.35"};
+  env_guard difference{"MAX_STREAM_DIFFERENCE", "4"};
+  auto result = parse({"--score-weights", "cpu=0.5, load=0", "--rebalance-cooldown",
+                       "2.5", "--handoff-timeout", "9"});
+  BOOST_REQUIRE_MESSAGE(!result.exit_now, result.output);
+  const auto& set = result.values.balancing;
+  BOOST_TEST(set.imbalance_threshold == 0.35);
+  BOOST_TEST(set.max_stream_difference == 4.0);
+  BOOST_TEST(set.weights.cpu == 0.5);
+  BOOST_TEST(set.weights.load == 0.0);
+  BOOST_TEST(set.weights.memory == 0.3);
+  BOOST_TEST(set.cooldown_ms == 2500);
+  BOOST_TEST(result.values.handoff_timeout.count() == 9000);
+}
+
+BOOST_AUTO_TEST_CASE(bad_score_weights_are_rejected) {
+  for (const char* bad : {"cpu", "speed=1", "cpu=-1", "cpu=x",
+                          "cpu=0,memory=0,load=0"}) {
+    auto result = parse({"--score-weights", bad});
+    BOOST_TEST(result.exit_now);
+    BOOST_TEST(result.exit_code == 2);
+    BOOST_TEST(result.output.find("--score-weights") != std::string::npos);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(flags_win_over_environment) {
   env_guard timeout{"HEARTBEAT_TIMEOUT", "12.5"};
   env_guard capacity{"MAX_STREAMS_PER_INSTANCE", "9"};

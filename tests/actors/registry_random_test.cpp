@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/registry.hpp"
+#include "modules/balancer/basic_balancer.hpp"
 #include "modules/store/sqlite_store.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -33,7 +34,7 @@ public:
   void step(int index) {
     clock_ms_ += pick(0, 2000);
     auto worker = "w" + std::to_string(pick(0, 7));
-    switch (pick(0, 11)) {
+    switch (pick(0, 15)) {
       case 0:
       case 1:
         do_register(worker);
@@ -60,6 +61,18 @@ public:
       case 11:
         do_restart();
         break;
+      case 12:
+        do_rebalance();
+        break;
+      case 13:
+        do_confirm(worker);
+        break;
+      case 14:
+        do_drain(worker);
+        break;
+      case 15:
+        reg_.complete_due_handoffs(now());
+        break;
     }
     // One step in ten loses its write: the state must go back exactly.
     if (pick(0, 9) == 0)
@@ -70,6 +83,13 @@ public:
     auto problem = reg_.check_invariants();
     BOOST_REQUIRE_MESSAGE(problem.empty(),
                           "step " << index << ": " << problem);
+    // No stream is in two workers' replies, handoffs included.
+    std::set<std::int64_t> seen;
+    for (int w = 0; w <= 7; ++w)
+      for (const auto& lease : reg_.owned_by("w" + std::to_string(w)))
+        BOOST_REQUIRE_MESSAGE(seen.insert(lease.stream_id).second,
+                              "step " << index << ": stream "
+                                      << lease.stream_id << " has two owners");
     BOOST_REQUIRE_MESSAGE(reg_.epoch() >= highest_epoch_,
                           "step " << index << ": the epoch went back");
     highest_epoch_ = reg_.epoch();
@@ -145,18 +165,26 @@ private:
     // Foreign and unknown ids must be ignored.
     ids.push_back(pick(1, 200));
     ids.push_back(pick(1, 200));
+    auto view = reg_.find_worker(worker, now());
     auto reply = reg_.release(release_request{worker, ids, {}}, now());
     if (!reply)
       return;
     check_owned(worker, reply->owned);
-    // Rule 3: only streams the worker owned are released.
+    // Rule 3: only streams the worker owned are released; a stream being
+    // handed off still counts as owned until the handoff ends.
     std::set<std::int64_t> owned_before;
     for (const auto& lease : before)
       owned_before.insert(lease.stream_id);
-    for (auto id : reply->released)
+    for (const auto& lease : view->revoking)
+      owned_before.insert(lease.stream_id);
+    std::size_t released_revoked = 0;
+    for (auto id : reply->released) {
       BOOST_REQUIRE(owned_before.count(id) == 1);
+      for (const auto& lease : view->revoking)
+        released_revoked += lease.stream_id == id ? 1 : 0;
+    }
     BOOST_REQUIRE_EQUAL(reply->owned.size() + reply->released.size(),
-                        before.size());
+                        before.size() + released_revoked);
   }
 
   void do_expire(const std::string& worker) {
@@ -172,6 +200,35 @@ private:
     auto reply = reg_.deregister(worker, now());
     if (!reply)
       BOOST_REQUIRE(is(reply.error(), errc::unknown_worker));
+  }
+
+  /// Plans with the basic policy and starts the handoffs, completing some at
+  /// once.
+  void do_rebalance() {
+    auto input = reg_.balance_state(now());
+    auto plan = basic_balancer{}.plan(input);
+    std::vector<std::string> affected;
+    reg_.begin_handoffs(plan.moves, now(), pick(0, 1) == 0 ? 0 : 3000,
+                        affected);
+  }
+
+  /// A heartbeat that lists what the worker captures: its replies' set.
+  void do_confirm(const std::string& worker) {
+    std::vector<std::int64_t> listed;
+    for (const auto& lease : reg_.owned_by(worker))
+      listed.push_back(lease.stream_id);
+    auto reply = reg_.record_heartbeat(
+      heartbeat{worker, static_cast<std::int64_t>(listed.size()), "active",
+                true, listed},
+      now());
+    if (reply)
+      check_owned(worker, reply->owned);
+  }
+
+  void do_drain(const std::string& worker) {
+    auto reply = reg_.set_draining(worker, pick(0, 1) == 0, now());
+    if (reply)
+      BOOST_REQUIRE(reply->row.server_id == worker);
   }
 
   /// Rule 7: a restart from the file brings back exactly what was written.

@@ -301,11 +301,11 @@ BOOST_AUTO_TEST_CASE(stale_epoch_release_is_rejected) {
   auto stream = first.owned[0];
   // The stream moves to b and back to a, so a's first lease is stale.
   std::vector<std::string> affected;
-  reg.apply_moves({stream_move{stream.stream_id, "a", "b", stream.epoch}},
-                  at(3), affected);
+  reg.begin_handoffs({stream_move{stream.stream_id, "a", "b", stream.epoch}},
+                     at(3), 0, affected);
   auto moved = reg.owned_by("b");
-  reg.apply_moves({stream_move{stream.stream_id, "b", "a", moved[0].epoch}},
-                  at(4), affected);
+  reg.begin_handoffs({stream_move{stream.stream_id, "b", "a", moved[0].epoch}},
+                     at(4), 0, affected);
   reg.take_journal();
 
   auto stale = reg.release(release_request{"a",
@@ -329,11 +329,11 @@ BOOST_AUTO_TEST_CASE(moves_with_old_epoch_are_skipped) {
   join("b", 10);
   auto first = take("a", 2);
   std::vector<std::string> affected;
-  auto applied = reg.apply_moves(
+  auto started = reg.begin_handoffs(
     {stream_move{first.owned[0].stream_id, "a", "b", first.owned[0].epoch + 99},
      stream_move{first.owned[1].stream_id, "a", "b", first.owned[1].epoch}},
-    at(3), affected);
-  BOOST_TEST(applied == 1u);
+    at(3), 0, affected);
+  BOOST_TEST(started.size() == 1u);
   BOOST_TEST(reg.owned_by("b").size() == 1u);
   BOOST_TEST(affected == (std::vector<std::string>{"a", "b"}));
 }
@@ -463,6 +463,199 @@ BOOST_AUTO_TEST_CASE(load_repairs_invalid_rows) {
   BOOST_TEST(reg.owned_by("a").size() == 1u);
   BOOST_TEST(reg.epoch() == 4u);
   BOOST_TEST(!reg.take_journal().empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- two-phase handoff and draining -------------------------------------------
+
+BOOST_FIXTURE_TEST_SUITE(registry_handoffs, fixture)
+
+BOOST_AUTO_TEST_CASE(handoff_revokes_before_assigning) {
+  join("a", 10);
+  join("b", 10);
+  auto first = take("a", 4);
+  auto moved = first.owned[3];
+  std::vector<std::string> affected;
+  auto started = reg.begin_handoffs(
+    {stream_move{moved.stream_id, "a", "b", moved.epoch}}, at(3), 10'000,
+    affected);
+  BOOST_REQUIRE_EQUAL(started.size(), 1u);
+  require_invariants();
+  // Phase one: the stream leaves a's replies, and b does not have it yet.
+  auto beat = reg.record_heartbeat(heartbeat{"a", 4, "active"}, at(4));
+  BOOST_REQUIRE(beat);
+  BOOST_TEST(ids_of(beat->owned).count(moved.stream_id) == 0u);
+  BOOST_TEST(beat->owned.size() == 3u);
+  BOOST_TEST(reg.owned_by("b").empty());
+  auto assignments = reg.list_assignments();
+  BOOST_TEST(std::count_if(assignments.begin(), assignments.end(), [&](const auto& row) {
+               return row.stream_id == moved.stream_id && row.server_id == "a";
+             }) == 1);
+  BOOST_TEST(reg.summary().handoffs == 1u);
+
+  // Still listed by a: no confirmation.
+  std::vector<std::int64_t> listed;
+  for (const auto& lease : first.owned)
+    listed.push_back(lease.stream_id);
+  reg.record_heartbeat(heartbeat{"a", 4, "active", true, listed}, at(5));
+  BOOST_TEST(reg.owned_by("b").empty());
+
+  // Phase two: a's list leaves it out, so b gets it under a new epoch.
+  listed.pop_back();
+  reg.record_heartbeat(heartbeat{"a", 3, "active", true, listed}, at(6));
+  auto now_b = reg.owned_by("b");
+  BOOST_REQUIRE_EQUAL(now_b.size(), 1u);
+  BOOST_TEST(now_b[0].stream_id == moved.stream_id);
+  BOOST_TEST(now_b[0].epoch > moved.epoch);
+  BOOST_TEST(reg.summary().handoffs == 0u);
+  // Clients that read only assigned_streams learn of it too.
+  auto assign = take("b", 0, 7);
+  std::vector<std::int64_t> expected{moved.stream_id};
+  BOOST_TEST(assign.assigned == expected);
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(handoff_completes_on_timeout_or_release) {
+  join("a", 10);
+  join("b", 10);
+  auto first = take("a", 4);
+  std::vector<std::string> affected;
+  reg.begin_handoffs({stream_move{first.owned[0].stream_id, "a", "b",
+                                  first.owned[0].epoch},
+                      stream_move{first.owned[1].stream_id, "a", "b",
+                                  first.owned[1].epoch}},
+                     at(3), 10'000, affected);
+  BOOST_TEST(reg.next_handoff_deadline() == at(13).steady_ms);
+  BOOST_TEST(reg.complete_due_handoffs(at(12)) == 0u);
+
+  // Releasing a revoked stream confirms its handoff at once.
+  auto released = reg.release(
+    release_request{"a", {first.owned[0].stream_id}, {}}, at(4));
+  BOOST_REQUIRE(released);
+  BOOST_TEST(released->released.size() == 1u);
+  BOOST_TEST(reg.owned_by("b").size() == 1u);
+
+  // A silent owner loses the other when the timeout passes.
+  BOOST_TEST(reg.complete_due_handoffs(at(13)) == 1u);
+  BOOST_TEST(reg.owned_by("b").size() == 2u);
+  BOOST_TEST(reg.owned_by("a").size() == 2u);
+  BOOST_TEST(reg.next_handoff_deadline() == -1);
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(handoff_counts_against_receiver_capacity) {
+  join("a", 10);
+  join("b", 1);
+  auto first = take("a", 4);
+  std::vector<std::string> affected;
+  auto started = reg.begin_handoffs(
+    {stream_move{first.owned[0].stream_id, "a", "b", first.owned[0].epoch},
+     stream_move{first.owned[1].stream_id, "a", "b", first.owned[1].epoch}},
+    at(3), 10'000, affected);
+  BOOST_TEST(started.size() == 1u);
+  auto full = take("b", 5, 4);
+  BOOST_TEST(full.assigned.empty());
+  BOOST_TEST(int(full.outcome) == int(assign_outcome::no_capacity));
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(receiver_death_returns_stream_to_owner) {
+  join("a", 10);
+  join("b", 10);
+  auto first = take("a", 4);
+  auto moved = first.owned[0];
+  std::vector<std::string> affected;
+  reg.begin_handoffs({stream_move{moved.stream_id, "a", "b", moved.epoch}},
+                     at(3), 10'000, affected);
+  auto b = reg.active_liveness();
+  for (const auto& w : b)
+    if (w.server_id == "b")
+      reg.declare_dead({w}, at(4));
+  // a captures it again: same epoch, listed in its replies.
+  auto owned = reg.owned_by("a");
+  BOOST_TEST(owned.size() == 4u);
+  BOOST_TEST(ids_of(owned).count(moved.stream_id) == 1u);
+  BOOST_TEST(reg.summary().handoffs == 0u);
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(owner_death_frees_stream_in_handoff) {
+  join("a", 10);
+  join("b", 10);
+  auto first = take("a", 4);
+  std::vector<std::string> affected;
+  reg.begin_handoffs({stream_move{first.owned[0].stream_id, "a", "b",
+                                  first.owned[0].epoch}},
+                     at(3), 10'000, affected);
+  for (const auto& w : reg.active_liveness())
+    if (w.server_id == "a")
+      reg.declare_dead({w}, at(4));
+  BOOST_TEST(reg.owned_by("b").size() == 4u);
+  BOOST_TEST(reg.summary().handoffs == 0u);
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(rolled_back_handoff_stays_consistent) {
+  join("a", 10);
+  join("b", 10);
+  auto first = take("a", 4);
+  reg.take_journal();
+  std::vector<std::string> affected;
+  reg.begin_handoffs({stream_move{first.owned[0].stream_id, "a", "b",
+                                  first.owned[0].epoch}},
+                     at(3), 0, affected);
+  BOOST_TEST(reg.owned_by("b").size() == 1u);
+  reg.rollback(reg.take_journal());
+  BOOST_TEST(reg.owned_by("a").size() == 4u);
+  BOOST_TEST(reg.owned_by("b").empty());
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(draining_worker_gets_no_streams) {
+  join("a", 10);
+  auto drained = reg.set_draining("a", true, at(2));
+  BOOST_REQUIRE(drained);
+  BOOST_TEST(drained->row.draining);
+  auto reply = take("a", 3, 3);
+  BOOST_TEST(reply.assigned.empty());
+  BOOST_TEST(int(reply.outcome) == int(assign_outcome::draining));
+  auto state = reg.balance_state(at(3));
+  BOOST_REQUIRE_EQUAL(state.workers.size(), 1u);
+  BOOST_TEST(state.workers[0].draining);
+  BOOST_TEST(state.last_membership_change == "drain");
+  BOOST_TEST(state.since_membership_change_ms == 1000);
+
+  BOOST_REQUIRE(reg.set_draining("a", false, at(4)));
+  BOOST_TEST(take("a", 3, 5).assigned.size() == 3u);
+  BOOST_TEST(!reg.set_draining("nobody", true, at(5)));
+  require_invariants();
+}
+
+BOOST_AUTO_TEST_CASE(weight_is_kept_across_registrations) {
+  auto reply = reg.register_worker(registration{"a", "10.0.0.1", 9000, 10, 2.5},
+                                   at(1));
+  BOOST_REQUIRE(reply);
+  join("a", 10, 2);
+  auto view = reg.find_worker("a", at(3));
+  BOOST_REQUIRE(view);
+  BOOST_TEST(view->row.weight == 2.5);
+}
+
+BOOST_AUTO_TEST_CASE(waiting_streams_follow_fair_shares) {
+  join("a", 10);
+  join("b", 10);
+  join("c", 10);
+  take("a", 4);
+  take("b", 2);
+  // c dies holding nothing; a's 4 streams wait when a dies and go to the
+  // worker below its share first.
+  for (const auto& w : reg.active_liveness())
+    if (w.server_id == "a")
+      reg.declare_dead({w}, at(3));
+  BOOST_TEST(reg.owned_by("b").size() == 3u);
+  BOOST_TEST(reg.owned_by("c").size() == 3u);
+  require_invariants();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

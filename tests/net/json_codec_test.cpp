@@ -48,6 +48,43 @@ BOOST_AUTO_TEST_CASE(registration_reports_each_bad_field) {
   BOOST_TEST(r.errors[3].loc.back() == "max_streams");
 }
 
+BOOST_AUTO_TEST_CASE(registration_weight_is_optional_and_bounded) {
+  auto plain = decode_registration(parse(R"({"server_id":"w","ip":"h","port":80})"),
+                                   decode_limits{});
+  BOOST_REQUIRE(plain);
+  BOOST_TEST(plain.value->weight == 0.0);
+  auto weighted = decode_registration(
+    parse(R"({"server_id":"w","ip":"h","port":80,"weight":2.5})"), decode_limits{});
+  BOOST_REQUIRE(weighted);
+  BOOST_TEST(weighted.value->weight == 2.5);
+  for (const char* bad : {R"({"server_id":"w","ip":"h","port":80,"weight":0})",
+                          R"({"server_id":"w","ip":"h","port":80,"weight":"x"})",
+                          R"({"server_id":"w","ip":"h","port":80,"weight":5000})"}) {
+    auto r = decode_registration(parse(bad), decode_limits{});
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(only_error(r.errors) == "body.weight");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_may_list_its_streams) {
+  auto plain = decode_heartbeat(parse(R"({"server_id":"w","current_streams":1})"));
+  BOOST_REQUIRE(plain);
+  BOOST_TEST(!plain.value->beat.lists_streams);
+  auto listed = decode_heartbeat(
+    parse(R"({"server_id":"w","current_streams":2,"stream_ids":[4,7]})"));
+  BOOST_REQUIRE(listed);
+  BOOST_TEST(listed.value->beat.lists_streams);
+  BOOST_TEST(listed.value->beat.stream_ids.size() == 2u);
+  auto empty = decode_heartbeat(
+    parse(R"({"server_id":"w","current_streams":0,"stream_ids":[]})"));
+  BOOST_REQUIRE(empty);
+  BOOST_TEST(empty.value->beat.lists_streams);
+  auto bad = decode_heartbeat(
+    parse(R"({"server_id":"w","current_streams":1,"stream_ids":["x"]})"));
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(only_error(bad.errors) == "body.stream_ids.0");
+}
+
 BOOST_AUTO_TEST_CASE(integral_float_is_an_integer) {
   auto r = decode_assign(parse(R"({"server_id":"w","requested_count":5.0})"),
                          decode_limits{});
