@@ -36,9 +36,9 @@ struct balancer_state {
 using balancer_self = caf::stateful_actor<balancer_state>;
 
 /// Runs rebalance rounds. Each round requests the balance state from the
-/// coordinator and the workers' latest metrics from the metrics actor, lets
-/// its policy plan, and sends the moves back; the coordinator starts a
-/// handoff for each move that is still valid. Rounds run on request and
+/// coordinator and the workers' latest metrics from the metrics actor, and
+/// lets its policy plan. It sends the moves back to the coordinator, which
+/// starts a handoff for each move that is still valid. Rounds run on request and
 /// every rebalance_interval, and every round that moves a stream or that an
 /// operator asked for is kept in a bounded history.
 ///

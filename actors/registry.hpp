@@ -91,9 +91,9 @@ public:
   /// Starts a handoff for each move that is still valid (same owner and
   /// epoch, no handoff yet, receiver active, not draining and with room).
   /// The stream leaves its owner's replies at once but stays its owner's
-  /// until the owner confirms it let go (a heartbeat whose stream_ids leave
-  /// it out, or a release) or `timeout_ms` passes; only then does the
-  /// receiver get it, under a new epoch. A zero timeout moves at once.
+  /// until `timeout_ms` passes or the owner confirms that it let go, by a
+  /// heartbeat whose stream_ids leave it out or by a release. Only then does
+  /// the receiver get it, under a new epoch. A zero timeout moves at once.
   /// Returns the moves started and fills `affected`.
   std::vector<stream_move> begin_handoffs(const std::vector<stream_move>& moves,
                                           instant now, std::int64_t timeout_ms,

@@ -416,7 +416,7 @@ typename Inspector::result_type inspect(Inspector& f, worker_load& x) {
            x.memory_percent, x.load_average_1m);
 }
 
-/// What the balancer plans from: every active worker's load and the recent
+/// Input of a balancing plan: every active worker's load and the recent
 /// membership history.
 struct balance_input {
   std::vector<worker_load> workers;
@@ -461,12 +461,12 @@ typename Inspector::result_type inspect(Inspector& f, stream_move& x) {
 /// A worker's place in a plan.
 struct worker_target {
   std::string server_id;
-  /// Streams it holds now, incoming ones included.
+  /// Streams it has now, incoming ones included.
   std::uint32_t current = 0;
   /// Its exact fair share, capped by its capacity.
   double share = 0;
-  /// What it should hold after balancing: the share rounded so that as few
-  /// streams as possible move.
+  /// Streams it should have after balancing: the share rounded so that as
+  /// few streams as possible move.
   std::uint32_t target = 0;
   /// Load score in [0, 1] from its system metrics; negative without metrics.
   double score = -1;
@@ -479,14 +479,14 @@ typename Inspector::result_type inspect(Inspector& f, worker_target& x) {
            x.share, x.target, x.score, x.overloaded);
 }
 
-/// A balancing policy's answer: the moves of one round and why.
+/// A balancing policy's result: the moves of one round and their reason.
 struct balance_plan {
   std::vector<stream_move> moves;
   /// Why these moves are made: "manual", "new_instance",
   /// "instance_failure", "load_imbalance" or "performance_degradation".
   std::string reason;
-  /// Why nothing may move now (a suspect worker, a cool-down, handoffs in
-  /// flight); empty when moving is allowed.
+  /// Reason that nothing may move now (a suspect worker, a cool-down,
+  /// handoffs in flight); empty when moving is allowed.
   std::string deferred;
   /// True if the cluster is outside the thresholds or still converging.
   bool needs_rebalancing = false;
@@ -517,7 +517,7 @@ struct rebalance_report {
   std::string reason;
   /// "completed", "deferred" or "error".
   std::string status = "completed";
-  /// Why the round moved nothing, or what failed.
+  /// Reason the round moved nothing, or the error that stopped it.
   std::string message;
   std::uint64_t planned = 0;
   /// Handoffs started: each stream is revoked from its owner first.

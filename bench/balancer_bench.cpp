@@ -5,6 +5,7 @@
 //
 // Usage: balancer_bench [REPEATS]
 
+#include "bench/machine.hpp"
 #include "modules/balancer/basic_balancer.hpp"
 #include "modules/balancer/smart_balancer.hpp"
 
@@ -12,24 +13,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 
 using namespace orchestrator;
+using orchestrator::bench::cpu_model;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in{"/proc/cpuinfo"};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0)
-      return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 /// `workers` workers of capacity `capacity` holding `streams` streams as
 /// evenly as possible, with epochs in assignment order.

@@ -5,26 +5,18 @@
 // Usage: registry_bench [WORKERS] [STREAMS]
 
 #include "actors/registry.hpp"
+#include "bench/machine.hpp"
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 
 using namespace orchestrator;
+using orchestrator::bench::cpu_model;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in{"/proc/cpuinfo"};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0)
-      return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();

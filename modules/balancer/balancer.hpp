@@ -23,7 +23,7 @@ struct score_weights {
 /// Tuning of the balancing policies; the basic policy reads only the
 /// instance minimum.
 struct balancer_settings {
-  /// Most moves in one round, as a count...
+  /// Maximum moves in one round, as a count...
   std::uint64_t max_moves = 10;
   /// ...and as a fraction of all assigned streams; the smaller wins, and a
   /// round may always move one stream.
@@ -47,8 +47,8 @@ struct balancer_settings {
   score_weights weights;
 };
 
-/// A rebalancing policy: turns the current loads into moves. Plain
-/// synchronous code without state, so a dry run costs nothing; the balancer
+/// A rebalancing policy: turns the current loads into moves. It is plain
+/// synchronous code without state, so a dry run costs nothing. The balancer
 /// actor owns one and sends its plans to the coordinator, which applies only
 /// the moves that are still valid.
 class balancer {

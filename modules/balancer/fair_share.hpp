@@ -10,9 +10,9 @@
 
 namespace orchestrator {
 
-/// One worker, as the fair share computation sees it.
+/// One worker's input to the fair share computation.
 struct share_input {
-  /// Streams it holds now.
+  /// Streams it has now, incoming ones included.
   std::uint32_t current = 0;
   std::uint32_t capacity = 0;
   /// Relative claim on streams, such as weight × capacity; zero means the
@@ -41,7 +41,7 @@ share_result fair_targets(const std::vector<share_input>& workers);
 
 /// Picks up to `budget` moves from workers above their target to workers
 /// below it. Donors with a higher `urgency` give first, then those furthest
-/// above target; each gives its most recently assigned streams, because the
+/// above target. Each gives its most recently assigned streams, because the
 /// older ones have been captured longest. Receivers furthest below target
 /// come first, then the lower `preference`. Every move lowers a surplus and
 /// a deficit by one, so the moves of successive rounds add up to the

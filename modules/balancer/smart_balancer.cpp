@@ -160,7 +160,11 @@ balance_plan smart_balancer::plan(const balance_input& input) const {
   std::vector<int> urgency(n, 0);
   std::vector<double> preference(n);
   for (std::size_t i = 0; i < n; ++i) {
-    urgency[i] = loads[i].draining ? 2 : overloaded[i] ? 1 : 0;
+    // Draining workers empty first, then overloaded ones shed.
+    if (loads[i].draining)
+      urgency[i] = 2;
+    else if (overloaded[i])
+      urgency[i] = 1;
     preference[i] = shares[i].preference;
   }
   result.moves = pick_moves(loads, fair.targets, urgency, preference,

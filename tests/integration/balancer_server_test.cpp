@@ -97,8 +97,8 @@ struct cluster {
     return workers.front();
   }
 
-  /// One heartbeat from every worker, checking after each that no stream
-  /// is captured by two workers.
+  /// Sends one heartbeat from every worker and checks after each that no
+  /// stream is captured by two workers.
   void beat_all() {
     for (auto& w : workers) {
       auto reply = client->post("/heartbeat", w.heartbeat_body());
@@ -126,7 +126,7 @@ struct cluster {
     return total;
   }
 
-  /// Heartbeats until `done` holds or `limit` passes.
+  /// Sends heartbeats until `done` returns true or `limit` passes.
   template <class Predicate>
   bool run_until(Predicate done, std::chrono::seconds limit = 30s) {
     auto deadline = std::chrono::steady_clock::now() + limit;
