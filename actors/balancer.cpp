@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/logging.hpp"
+#include "actors/telemetry.hpp"
 #include "modules/balancer/basic_balancer.hpp"
 
 #include <caf/all.hpp>
@@ -85,6 +86,7 @@ void record(balancer_self* self, rebalance_report& report) {
   totals.moved_by_reason[report.reason] += report.moved;
   totals.last = {report};
   st.history.push_back(report);
+  telemetry::global().rebalance_recorded(report);
   while (st.history.size() > max_rebalance_history)
     st.history.pop_front();
 }

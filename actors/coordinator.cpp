@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/logging.hpp"
+#include "actors/telemetry.hpp"
 
 #include <caf/all.hpp>
 
@@ -22,6 +23,11 @@ void flush(coordinator_self* self);
 void on_commit(coordinator_self* self, const caf::error& err) {
   auto& st = self->state;
   st.committing = false;
+  telemetry::global().store_committed(
+    std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                  - st.commit_started)
+      .count(),
+    st.inflight.changes.undo.size(), !err);
 
   if (!err) {
     st.store_available = true;
@@ -86,6 +92,7 @@ void flush(coordinator_self* self) {
   // for a rollback.
   auto redo = std::move(st.inflight.changes.redo);
   st.inflight.changes.redo.clear();
+  st.commit_started = std::chrono::steady_clock::now();
   self->request(store, commit_timeout, atoms::commit_atom::value, std::move(redo))
     .then([self](caf::ok_atom) { on_commit(self, caf::none); },
           [self](caf::error& err) { on_commit(self, err); });
@@ -94,8 +101,10 @@ void flush(coordinator_self* self) {
 /// Queues the changes an operation made and replies once they are durable.
 /// A reply without changes still waits for earlier commits, because it may
 /// report state that is not yet on disk.
+/// `on_durable`, if set, runs once the changes are committed.
 template <class T>
-caf::result<T> acknowledge(coordinator_self* self, caf::expected<T> outcome) {
+caf::result<T> acknowledge(coordinator_self* self, caf::expected<T> outcome,
+                           std::function<void()> on_durable = {}) {
   auto& st = self->state;
   auto changes = st.state.take_journal();
   if (!outcome) {
@@ -106,12 +115,15 @@ caf::result<T> acknowledge(coordinator_self* self, caf::expected<T> outcome) {
     return std::move(*outcome);
 
   auto promise = self->make_response_promise<T>();
-  auto waiter = [promise, value = std::move(*outcome)](
-                  const caf::error& err) mutable {
-    if (err)
+  auto waiter = [promise, value = std::move(*outcome),
+                 on_durable = std::move(on_durable)](const caf::error& err) mutable {
+    if (err) {
       promise.deliver(err);
-    else
-      promise.deliver(std::move(value));
+      return;
+    }
+    if (on_durable)
+      on_durable();
+    promise.deliver(std::move(value));
   };
   if (changes.empty() && st.pending.empty()) {
     st.inflight.waiters.push_back(std::move(waiter));
@@ -165,6 +177,7 @@ void request_load(coordinator_self* self) {
           std::chrono::milliseconds{200} * (1 << std::min(st.load_attempts, 5)),
           max_load_backoff);
         ++st.load_attempts;
+        telemetry::global().dependency_retried("store");
         logger("actors")->warn("state-load-failed attempt={} error=\"{}\" "
                                "retry_in_ms={}",
                                st.load_attempts, describe(err),
@@ -219,14 +232,29 @@ void on_tick(coordinator_self* self) {
 void log_failures(const failure_report& report, const char* reason) {
   if (report.dead_workers.empty())
     return;
-  for (std::size_t k = 0; k < report.dead_workers.size(); ++k)
+  for (std::size_t k = 0; k < report.dead_workers.size(); ++k) {
     logger("actors")->info("worker-declared-dead worker={} streams={} reason={}",
                            report.dead_workers[k], report.freed_per_worker[k],
                            reason);
+    telemetry::global().worker_died(reason, report.silence_ms[k] / 1000.0);
+  }
   logger("actors")->info("dead-worker-streams-freed workers={} streams={} "
                          "reassigned={} receivers={}",
                          report.dead_workers.size(), report.streams_freed,
                          report.streams_reassigned, report.receivers.size());
+}
+
+/// Returns a callback that records how long the reassignment of dead
+/// workers' streams took to become durable, or nothing if none died.
+std::function<void()> reassignment_timer(const failure_report& report) {
+  if (report.dead_workers.empty())
+    return {};
+  auto declared = std::chrono::steady_clock::now();
+  return [declared] {
+    telemetry::global().reassignment_committed(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - declared)
+        .count());
+  };
 }
 
 } // namespace
@@ -263,7 +291,10 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
-      return acknowledge(self, st.state.record_heartbeat(request, now_instant()));
+      auto reply = st.state.record_heartbeat(request, now_instant());
+      if (reply)
+        telemetry::global().heartbeat_received();
+      return acknowledge(self, std::move(reply));
     },
     [self](atoms::assign_atom,
            const assign_request& request) -> caf::result<assign_reply> {
@@ -314,7 +345,8 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
         return not_ready();
       auto report = st.state.declare_dead(verdicts, now_instant());
       log_failures(report, "heartbeat_timeout");
-      return acknowledge(self, caf::expected<failure_report>{std::move(report)});
+      return acknowledge(self, caf::expected<failure_report>{std::move(report)},
+                         reassignment_timer(report));
     },
     [self](atoms::fail_atom,
            const std::string& server_id) -> caf::result<failure_report> {
@@ -322,9 +354,12 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       if (!st.loaded)
         return not_ready();
       auto report = st.state.declare_failed(server_id, now_instant());
-      if (report)
+      std::function<void()> timer;
+      if (report) {
         log_failures(*report, "operator");
-      return acknowledge(self, std::move(report));
+        timer = reassignment_timer(*report);
+      }
+      return acknowledge(self, std::move(report), std::move(timer));
     },
     [self](atoms::apply_atom, const std::vector<stream_move>& moves)
       -> caf::result<rebalance_report> {
@@ -408,6 +443,9 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto summary = st.state.summary();
       summary.store_available = st.store_available;
       summary.store_error = st.store_error;
+      summary.mailbox_depth = self->mailbox().size();
+      summary.commit_waiters = st.pending.waiters.size()
+                               + st.inflight.waiters.size();
       return summary;
     },
     [self](atoms::liveness_atom) -> caf::result<std::vector<liveness>> {

@@ -7,6 +7,7 @@
 #include <caf/error.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <chrono>
 #include <functional>
 #include <vector>
 
@@ -36,6 +37,8 @@ struct coordinator_state {
   bool committing = false;
   bool store_available = true;
   std::string store_error;
+  /// Start of the commit in flight, for its duration metric.
+  std::chrono::steady_clock::time_point commit_started;
   /// Steady-clock time the handoff timer fires at; -1 when none is set.
   std::int64_t handoff_timer_ms = -1;
   static inline const char* name = "coordinator";

@@ -536,6 +536,7 @@ failure_report registry::declare_dead(const std::vector<liveness>& verdicts,
       continue;
     auto row = w->row;
     row.state = worker_state::dead;
+    report.silence_ms.push_back(now.steady_ms - w->last_seen_steady_ms);
     put_worker(row);
     auto freed = free_all(*w);
     report.streams_freed += freed;
@@ -826,8 +827,11 @@ cluster_summary registry::summary() const {
     if (w.row.state != worker_state::active)
       continue;
     ++result.workers_active;
+    result.workers_draining += w.row.draining ? 1 : 0;
     result.total_capacity += w.row.max_streams;
     result.current_load += w.streams.size();
+    result.max_worker_load = std::max<std::uint64_t>(result.max_worker_load,
+                                                     w.streams.size());
   }
   result.streams_total = streams_.size();
   result.streams_assigned = streams_.size() - free_.size() - waiting_.size();

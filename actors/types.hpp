@@ -322,7 +322,11 @@ typename Inspector::result_type inspect(Inspector& f, stream_page& x) {
 /// Totals for GET /status and /health.
 struct cluster_summary {
   std::uint64_t workers_total = 0;
+  /// Active workers, draining ones included.
   std::uint64_t workers_active = 0;
+  std::uint64_t workers_draining = 0;
+  /// Streams of the most loaded active worker.
+  std::uint64_t max_worker_load = 0;
   std::uint64_t total_capacity = 0;
   std::uint64_t current_load = 0;
   std::uint64_t streams_total = 0;
@@ -335,14 +339,20 @@ struct cluster_summary {
   bool store_available = true;
   std::string store_error;
   std::uint64_t epoch = 0;
+  /// Messages waiting in the coordinator's mailbox when it made the summary.
+  std::uint64_t mailbox_depth = 0;
+  /// Requests whose replies wait for a store commit.
+  std::uint64_t commit_waiters = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_summary& x) {
   return f(caf::meta::type_name("cluster_summary"), x.workers_total,
-           x.workers_active, x.total_capacity, x.current_load,
+           x.workers_active, x.workers_draining, x.max_worker_load,
+           x.total_capacity, x.current_load,
            x.streams_total, x.streams_assigned, x.streams_waiting, x.handoffs,
-           x.store_available, x.store_error, x.epoch);
+           x.store_available, x.store_error, x.epoch, x.mailbox_depth,
+           x.commit_waiters);
 }
 
 /// The last heartbeat of one active worker, as sent to the failure handler.
@@ -366,6 +376,8 @@ struct failure_report {
   std::vector<std::string> dead_workers;
   /// Streams freed from each of `dead_workers`, in the same order.
   std::vector<std::uint64_t> freed_per_worker;
+  /// Milliseconds from each dead worker's last heartbeat to the verdict.
+  std::vector<std::int64_t> silence_ms;
   std::uint64_t streams_freed = 0;
   std::uint64_t streams_reassigned = 0;
   /// Workers that received at least one of the freed streams.
@@ -375,7 +387,7 @@ struct failure_report {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, failure_report& x) {
   return f(caf::meta::type_name("failure_report"), x.method, x.dead_workers,
-           x.freed_per_worker,
+           x.freed_per_worker, x.silence_ms,
            x.streams_freed, x.streams_reassigned, x.receivers);
 }
 

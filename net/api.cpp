@@ -3,6 +3,7 @@
 #include "actors/balancer.hpp"
 #include "actors/logging.hpp"
 #include "actors/module_setup.hpp"
+#include "actors/telemetry.hpp"
 
 #include <caf/sec.hpp>
 
@@ -286,6 +287,11 @@ api::api(actor_bridge bridge, api_settings config)
   add_health_routes();
   add_admin_routes();
   add_catalog_routes();
+  add_metrics_routes();
+  router_.set_observer([](const std::string& method, const std::string& route,
+                          unsigned status, double seconds) {
+    telemetry::global().request_served(method, route, status, seconds);
+  });
 }
 
 void api::handle(http_request request, responder respond) const {
@@ -771,6 +777,63 @@ void api::add_health_routes() {
                                    std::string{known->name});
     });
   }
+}
+
+// -- Prometheus metrics -------------------------------------------------------
+
+void api::add_metrics_routes() {
+  // Each part is read in turn; a part that fails is left out, so a scrape
+  // still shows the counters while a role is down.
+  router_.add("GET", "/metrics", [this](routed_request, responder respond) {
+    auto bridge = bridge_;
+    auto state = std::make_shared<scrape_state>();
+    auto finish = [respond, state] {
+      http_response response;
+      response.body = telemetry::global().render(*state);
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      respond(std::move(response));
+    };
+    auto read_host = [bridge, state, finish] {
+      bridge.ask<metrics_sample>(
+        role::metrics,
+        [state, finish](caf::expected<metrics_sample> host) {
+          if (host)
+            state->host = std::move(*host);
+          finish();
+        },
+        caf::get_atom::value, atoms::host_atom::value);
+    };
+    auto read_summary = [bridge, state, read_host] {
+      bridge.ask<cluster_summary>(
+        role::coordinator,
+        [state, read_host](caf::expected<cluster_summary> summary) {
+          if (summary) {
+            state->summary = std::move(*summary);
+            state->has_summary = true;
+          }
+          read_host();
+        },
+        caf::get_atom::value, atoms::summary_atom::value);
+    };
+    auto read_modules = [bridge, state, read_summary] {
+      bridge.ask<std::vector<module_status>>(
+        role::status,
+        [state, read_summary](caf::expected<std::vector<module_status>> modules) {
+          if (modules)
+            state->modules = std::move(*modules);
+          read_summary();
+        },
+        caf::get_atom::value, atoms::modules_atom::value);
+    };
+    bridge.ask<std::vector<role_status>>(
+      role::status,
+      [state, read_modules](caf::expected<std::vector<role_status>> roles) {
+        if (roles)
+          state->roles = std::move(*roles);
+        read_modules();
+      },
+      caf::get_atom::value, atoms::roles_atom::value);
+  });
 }
 
 // -- admin --------------------------------------------------------------------

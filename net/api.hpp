@@ -33,6 +33,7 @@ private:
   void add_health_routes();
   void add_admin_routes();
   void add_catalog_routes();
+  void add_metrics_routes();
 
   actor_bridge bridge_;
   api_settings config_;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 namespace orchestrator {
 
 namespace {
@@ -73,8 +75,23 @@ std::optional<std::vector<std::string>> split_path(std::string_view path) {
 void router::add(std::string method, std::string_view pattern,
                  route_handler handler) {
   auto segments = split_path(pattern);
-  routes_.push_back(route{std::move(method), std::move(*segments),
-                          std::move(handler)});
+  routes_.push_back(route{std::move(method), std::string{pattern},
+                          std::move(*segments), std::move(handler)});
+}
+
+responder router::observed(const std::string& method, const std::string& pattern,
+                           responder respond) const {
+  if (!observer_)
+    return respond;
+  auto started = std::chrono::steady_clock::now();
+  return [observer = observer_, method, pattern, started,
+          respond = std::move(respond)](http_response response) {
+    observer(method, pattern, response.status,
+             std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                           - started)
+               .count());
+    respond(std::move(response));
+  };
 }
 
 void router::dispatch(http_request request, responder respond) const {
@@ -83,7 +100,8 @@ void router::dispatch(http_request request, responder respond) const {
   auto path = target.substr(0, question);
   auto segments = split_path(path);
   if (!segments) {
-    respond(detail_response(400, "malformed percent escape in the path"));
+    observed(request.method, "unmatched", std::move(respond))(
+      detail_response(400, "malformed percent escape in the path"));
     return;
   }
 
@@ -99,7 +117,8 @@ void router::dispatch(http_request request, responder respond) const {
                      ? std::optional<std::string>{""}
                      : percent_decode(pair.substr(eq + 1), true);
       if (!key || !value) {
-        respond(detail_response(400, "malformed percent escape in the query"));
+        observed(request.method, "unmatched", std::move(respond))(
+          detail_response(400, "malformed percent escape in the query"));
         return;
       }
       if (!key->empty())
@@ -127,11 +146,16 @@ void router::dispatch(http_request request, responder respond) const {
       allowed += (allowed.empty() ? "" : ", ") + r.method;
       continue;
     }
+    auto reply = observed(r.method, r.pattern, std::move(respond));
     r.handler(routed_request{std::move(request), std::move(params),
                              std::move(query)},
-              std::move(respond));
+              std::move(reply));
     return;
   }
+
+  // Unknown paths are counted under one label, so that scanners cannot
+  // create a metric series per path.
+  respond = observed(request.method, "unmatched", std::move(respond));
 
   if (!allowed.empty()) {
     auto response = detail_response(405, "Method Not Allowed; use " + allowed);

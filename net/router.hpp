@@ -23,6 +23,13 @@ struct routed_request {
 
 using route_handler = std::function<void(routed_request, responder)>;
 
+/// Receives every response the router sends: the method, the matched route
+/// pattern ("unmatched" when none matched), the status and the seconds from
+/// dispatch to response.
+using route_observer = std::function<void(const std::string& method,
+                                          const std::string& route,
+                                          unsigned status, double seconds)>;
+
 /// Maps a method and a path pattern such as "/instances/{}/metrics" to a
 /// handler. "{}" matches one non-empty path segment and becomes a parameter.
 /// A path that matches a pattern under another method gets 405 with Allow;
@@ -33,14 +40,24 @@ public:
 
   void dispatch(http_request request, responder respond) const;
 
+  void set_observer(route_observer observer) {
+    observer_ = std::move(observer);
+  }
+
 private:
   struct route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     route_handler handler;
   };
 
+  /// Wraps `respond` so that the observer sees the response.
+  responder observed(const std::string& method, const std::string& pattern,
+                     responder respond) const;
+
   std::vector<route> routes_;
+  route_observer observer_;
 };
 
 /// Splits a path into percent-decoded segments; empty segments are dropped.

@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libcaf-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev libboost-test-dev libcli11-dev libsqlite3-dev libstatgrab-dev
+  prometheus-cpp-dev prometheus
 )
 
 missing=()
