@@ -14,7 +14,7 @@
 
 namespace orchestrator {
 
-/// What a scrape of GET /metrics reads from the actors at that moment.
+/// State read from the actors for one scrape of GET /metrics.
 struct scrape_state {
   cluster_summary summary;
   bool has_summary = false;
@@ -25,9 +25,9 @@ struct scrape_state {
 };
 
 /// The server's Prometheus metrics. Counters and histograms are updated
-/// where events happen, from any thread (prometheus-cpp's metrics are
-/// thread-safe); gauges are computed from a scrape_state at each scrape, so
-/// they never go stale. One instance serves the whole process, as a
+/// where events happen, from any thread, because prometheus-cpp's metrics
+/// are thread-safe. Gauges are computed from a scrape_state at each scrape,
+/// so they never go stale. One instance serves the whole process, as a
 /// Prometheus client library's default registry does.
 class telemetry {
 public:

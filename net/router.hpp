@@ -52,7 +52,7 @@ private:
     route_handler handler;
   };
 
-  /// Wraps `respond` so that the observer sees the response.
+  /// Wraps `respond` so that the observer receives each response.
   responder observed(const std::string& method, const std::string& pattern,
                      responder respond) const;
 
