@@ -128,6 +128,18 @@ std::vector<std::string> settings::describe() const {
                          + number(b.weights.response_time));
   add("handoff_timeout", format_seconds(handoff_timeout));
   add("suspect_after", format_seconds(suspect_after));
+  add("phi_threshold", number(phi_threshold));
+  add("acceptable_heartbeat_pause", format_seconds(acceptable_pause));
+  add("suspect_grace", format_seconds(suspect_grace));
+  add("max_suspect_fraction", number(max_suspect_fraction));
+  add("quarantine", format_seconds(quarantine_base) + ".."
+                      + format_seconds(quarantine_max));
+  add("circuit_breaker_threshold", std::to_string(store_breaker.failure_threshold));
+  add("circuit_breaker_timeout", format_seconds(duration{store_breaker.open_ms}));
+  add("max_retry_attempts", std::to_string(max_retry_attempts));
+  add("retry_backoff", format_seconds(duration{retry_backoff.base_ms}) + ".."
+                         + format_seconds(duration{retry_backoff.cap_ms})
+                         + (retry_backoff.exponential ? " exponential" : " fixed"));
   return lines;
 }
 
@@ -383,6 +395,78 @@ command_line parse_command_line(int argc, char** argv) {
     ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_SUSPECT_AFTER")
     ->check(CLI::Range(0.0, year));
+  app.add_option("--phi-threshold", s.phi_threshold,
+                 "Suspicion level (phi) at which the resilient failure "
+                 "handler declares a suspect worker dead")
+    ->type_name("PHI")
+    ->envname("ORCHESTRATOR_PHI_THRESHOLD")
+    ->check(CLI::Range(1.0, 100.0));
+  double acceptable_pause = 3;
+  app.add_option("--acceptable-heartbeat-pause", acceptable_pause,
+                 "Seconds a worker may add to its usual heartbeat interval "
+                 "before the resilient failure handler grows suspicious")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_ACCEPTABLE_HEARTBEAT_PAUSE")
+    ->check(CLI::Range(0.0, 86400.0));
+  double suspect_grace = 0.25;
+  app.add_option("--suspect-grace", suspect_grace,
+                 "Seconds a worker stays suspect before its streams may move")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_SUSPECT_GRACE")
+    ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--max-suspect-fraction", s.max_suspect_fraction,
+                 "Fraction of the workers suspect at once above which no "
+                 "worker is declared dead (a freeze)")
+    ->type_name("FRACTION")
+    ->envname("ORCHESTRATOR_MAX_SUSPECT_FRACTION")
+    ->check(CLI::Range(0.01, 1.0));
+  double quarantine_base = 30;
+  double quarantine_max = 600;
+  app.add_option("--quarantine-base", quarantine_base,
+                 "Seconds without new streams for a worker that failed twice "
+                 "within ten minutes; doubled for each further failure")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_QUARANTINE_BASE")
+    ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--quarantine-max", quarantine_max,
+                 "Longest quarantine, in seconds")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_QUARANTINE_MAX")
+    ->check(CLI::Range(0.0, 86400.0 * 7));
+  app.add_option("--circuit-breaker-threshold", s.store_breaker.failure_threshold,
+                 "Consecutive store failures that open its circuit breaker")
+    ->type_name("COUNT")
+    ->envname("CIRCUIT_BREAKER_THRESHOLD")
+    ->check(CLI::Range(1, 1000));
+  double breaker_timeout = 60;
+  app.add_option("--circuit-breaker-timeout", breaker_timeout,
+                 "Seconds an open breaker fails requests fast before it lets "
+                 "a probe through")
+    ->type_name("SECONDS")
+    ->envname("CIRCUIT_BREAKER_TIMEOUT")
+    ->check(CLI::Range(0.01, 86400.0));
+  app.add_option("--max-retry-attempts", s.max_retry_attempts,
+                 "Retries of a failed store commit before its requests fail")
+    ->type_name("COUNT")
+    ->envname("MAX_RETRY_ATTEMPTS")
+    ->check(CLI::Range(0, 100));
+  app.add_option("--exponential-backoff", s.retry_backoff.exponential,
+                 "Double the delay between retries (true) or keep it fixed")
+    ->type_name("BOOL")
+    ->envname("EXPONENTIAL_BACKOFF");
+  double retry_base = 0.05;
+  double retry_cap = 2;
+  app.add_option("--retry-delay", retry_base,
+                 "Seconds before the first retry; each delay is drawn "
+                 "between zero and its exponential value")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_RETRY_DELAY")
+    ->check(CLI::Range(0.0, 60.0));
+  app.add_option("--retry-delay-max", retry_cap, "Longest delay between retries, "
+                                                 "in seconds")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_RETRY_DELAY_MAX")
+    ->check(CLI::Range(0.0, 600.0));
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
     ->type_name("LEVEL")
@@ -460,6 +544,13 @@ command_line parse_command_line(int argc, char** argv) {
   s.suspect_after = suspect_after > 0 ? to_duration(suspect_after)
                                       : s.heartbeat_timeout / 2;
   b.cooldown_ms = to_duration(cooldown).count();
+  s.acceptable_pause = to_duration(acceptable_pause);
+  s.suspect_grace = to_duration(suspect_grace);
+  s.quarantine_base = to_duration(quarantine_base);
+  s.quarantine_max = to_duration(std::max(quarantine_max, quarantine_base));
+  s.store_breaker.open_ms = to_duration(breaker_timeout).count();
+  s.retry_backoff.base_ms = to_duration(retry_base).count();
+  s.retry_backoff.cap_ms = to_duration(std::max(retry_cap, retry_base)).count();
   if (auto err = parse_score_weights(score_weights, b.weights)) {
     result.exit_now = true;
     result.exit_code = 2;

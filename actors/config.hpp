@@ -1,6 +1,7 @@
 #pragma once
 
 #include "modules/balancer/balancer.hpp"
+#include "modules/failure/circuit_breaker.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -80,6 +81,27 @@ struct settings {
   /// Heartbeat silence after which the balancer treats a worker as suspect
   /// and moves nothing.
   duration suspect_after{150'000};
+
+  // -- resilient failure handling ---------------------------------------------
+  /// Phi at which the resilient detector declares a suspect worker dead.
+  double phi_threshold = 8;
+  /// Silence a worker may add to its usual heartbeat interval before
+  /// suspicion grows.
+  duration acceptable_pause{3'000};
+  /// Time a worker stays suspect before its streams may move.
+  duration suspect_grace{250};
+  /// More than this fraction of the workers suspect at once freezes
+  /// reassignment.
+  double max_suspect_fraction = 0.5;
+  /// First quarantine of a worker that failed twice within ten minutes;
+  /// each further failure doubles it, up to quarantine_max.
+  duration quarantine_base{30'000};
+  duration quarantine_max{600'000};
+  /// The store's circuit breaker.
+  breaker_settings store_breaker;
+  /// Retries of a failed store commit before the requests fail.
+  std::uint32_t max_retry_attempts = 3;
+  backoff_settings retry_backoff;
 
   /// Returns the path of the SQLite database inside data_dir.
   std::string database_path() const;

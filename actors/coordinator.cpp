@@ -19,17 +19,66 @@ constexpr auto load_timeout = std::chrono::seconds{30};
 constexpr auto max_load_backoff = std::chrono::seconds{5};
 
 void flush(coordinator_self* self);
+void send_commit(coordinator_self* self);
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Returns the error for a request that fails fast while the breaker is
+/// open.
+caf::error breaker_open(coordinator_self* self) {
+  auto& st = self->state;
+  auto wait = (st.breaker.retry_after_ms(steady_ms()) + 999) / 1000;
+  return make_error(errc::circuit_open,
+                    "the store is failing (" + st.store_error
+                      + "), so its circuit breaker is open and changes are "
+                        "rejected without trying; nothing was changed, retry "
+                        "in "
+                      + std::to_string(wait) + " s",
+                    std::max<std::int64_t>(wait, 1));
+}
+
+/// Retries the commit in flight after a backoff if attempts and the retry
+/// budget allow it; returns false if the commit must fail now.
+bool retry_commit(coordinator_self* self, const caf::error& err) {
+  auto& st = self->state;
+  if (st.commit_retries >= st.config.max_retry_attempts
+      || st.breaker.current(steady_ms()) == circuit_breaker::state::open
+      || !st.retries.try_spend())
+    return false;
+  ++st.commit_retries;
+  telemetry::global().dependency_retried("store");
+  auto delay = backoff_delay_ms(st.config.retry_backoff, st.commit_retries,
+                                st.random);
+  logger("actors")->warn("commit-retry attempt={} delay_ms={} error=\"{}\"",
+                         st.commit_retries, delay, describe(err));
+  self->delayed_send(self, std::chrono::milliseconds{delay},
+                     atoms::commit_atom::value);
+  return true;
+}
 
 void on_commit(coordinator_self* self, const caf::error& err) {
   auto& st = self->state;
-  st.committing = false;
-  telemetry::global().store_committed(
-    std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                  - st.commit_started)
-      .count(),
-    st.inflight.changes.undo.size(), !err);
+  // A batch without changes completes without a call to the store.
+  bool called = st.committing && !is(err, errc::circuit_open);
+  if (called)
+    telemetry::global().store_committed(
+      std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                    - st.commit_started)
+        .count(),
+      st.inflight_redo.size(), !err);
 
   if (!err) {
+    if (called) {
+      st.breaker.record_success(steady_ms());
+      st.retries.record_success();
+    }
+    st.committing = false;
+    st.commit_retries = 0;
+    st.inflight_redo.clear();
     st.store_available = true;
     st.store_error.clear();
     auto done = std::move(st.inflight);
@@ -42,25 +91,38 @@ void on_commit(coordinator_self* self, const caf::error& err) {
 
   if (err == caf::sec::request_timeout) {
     logger("actors")->error("commit-timed-out changes={} action=restart",
-                            st.inflight.changes.redo.size());
+                            st.inflight_redo.size());
     self->quit(err);
     return;
   }
+
+  // A failed write changed nothing, so it may be tried again as it was.
+  if (!is(err, errc::circuit_open)) {
+    st.breaker.record_failure(steady_ms());
+    st.store_available = false;
+    st.store_error = describe(err);
+    if (retry_commit(self, err))
+      return;
+  }
+  st.committing = false;
+  st.commit_retries = 0;
+  st.inflight_redo.clear();
 
   // The store wrote nothing, so memory goes back to the last commit: newest
   // changes first.
   st.state.rollback(st.pending.changes);
   st.state.rollback(st.inflight.changes);
-  st.store_available = false;
-  st.store_error = describe(err);
-  logger("actors")->error("commit-failed changes={} error=\"{}\"",
+  logger("actors")->error("commit-failed changes={} breaker={} error=\"{}\"",
                           st.inflight.changes.undo.size()
                             + st.pending.changes.undo.size(),
+                          to_string(st.breaker.current(steady_ms())),
                           st.store_error);
-  auto failure = make_error(errc::store_unavailable,
-                            "the store failed to write the change ("
-                              + st.store_error
-                              + "); nothing was changed, retry later");
+  auto failure = is(err, errc::circuit_open)
+                   ? err
+                   : make_error(errc::store_unavailable,
+                                "the store failed to write the change ("
+                                  + st.store_error
+                                  + "); nothing was changed, retry later");
   auto failed = std::move(st.inflight.waiters);
   failed.insert(failed.end(), std::make_move_iterator(st.pending.waiters.begin()),
                 std::make_move_iterator(st.pending.waiters.end()));
@@ -82,18 +144,29 @@ void flush(coordinator_self* self) {
   }
 
   st.committing = true;
+  // The redo list is kept until the commit succeeds, for retries; the undo
+  // list is kept for a rollback.
+  st.inflight_redo = std::move(st.inflight.changes.redo);
+  st.inflight.changes.redo.clear();
+  st.commit_retries = 0;
+  send_commit(self);
+}
+
+void send_commit(coordinator_self* self) {
+  auto& st = self->state;
+  if (!st.breaker.allow(steady_ms())) {
+    on_commit(self, breaker_open(self));
+    return;
+  }
   const auto& store = st.handles.get(role::store);
   if (!store) {
     on_commit(self, make_error(errc::store_unavailable,
                                "the store actor is not running"));
     return;
   }
-  // The redo list is not needed after the commit; the undo list is kept
-  // for a rollback.
-  auto redo = std::move(st.inflight.changes.redo);
-  st.inflight.changes.redo.clear();
   st.commit_started = std::chrono::steady_clock::now();
-  self->request(store, commit_timeout, atoms::commit_atom::value, std::move(redo))
+  self->request(store, commit_timeout, atoms::commit_atom::value,
+                st.inflight_redo)
     .then([self](caf::ok_atom) { on_commit(self, caf::none); },
           [self](caf::error& err) { on_commit(self, err); });
 }
@@ -110,6 +183,13 @@ caf::result<T> acknowledge(coordinator_self* self, caf::expected<T> outcome,
   if (!outcome) {
     st.state.rollback(changes);
     return std::move(outcome.error());
+  }
+  // While the breaker is open, changes fail fast instead of queueing behind
+  // a store that is known to fail.
+  if (!changes.empty()
+      && st.breaker.current(steady_ms()) == circuit_breaker::state::open) {
+    st.state.rollback(changes);
+    return breaker_open(self);
   }
   if (changes.empty() && st.pending.empty() && !st.committing)
     return std::move(*outcome);
@@ -267,6 +347,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
     });
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
+  self->state.breaker = circuit_breaker{self->state.config.store_breaker};
   request_load(self);
   self->delayed_send(self, self->state.config.heartbeat_check_interval,
                      caf::tick_atom::value);
@@ -377,6 +458,26 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       schedule_handoffs(self);
       return acknowledge(self, caf::expected<rebalance_report>{std::move(report)});
     },
+    [self](atoms::quarantine_atom, const std::string& server_id,
+           std::int64_t until_wall_ms) -> caf::result<worker_view> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.set_quarantine(server_id, until_wall_ms);
+    },
+    [self](atoms::evacuate_atom,
+           const std::string& server_id) -> caf::result<failure_report> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      auto report = st.state.evacuate(server_id, now_instant());
+      if (report)
+        logger("actors")->warn("worker-evacuated worker={} streams={} "
+                               "reassigned={}",
+                               server_id, report->streams_freed,
+                               report->streams_reassigned);
+      return acknowledge(self, std::move(report));
+    },
     [self](atoms::drain_atom, const std::string& server_id,
            bool draining) -> caf::result<worker_view> {
       auto& st = self->state;
@@ -444,6 +545,8 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       summary.store_available = st.store_available;
       summary.store_error = st.store_error;
       summary.mailbox_depth = self->mailbox().size();
+      summary.store_breaker = to_string(st.breaker.current(steady_ms()));
+      summary.store_failures = st.breaker.consecutive_failures();
       summary.commit_waiters = st.pending.waiters.size()
                                + st.inflight.waiters.size();
       return summary;
@@ -468,6 +571,11 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
     [self](atoms::load_atom) { request_load(self); },
     [self](caf::tick_atom) { on_tick(self); },
     [self](atoms::handoff_atom) { on_handoff_timer(self); },
+    [self](atoms::commit_atom) {
+      // A retry of the commit in flight, after its backoff.
+      if (self->state.committing && !self->state.inflight_redo.empty())
+        send_commit(self);
+    },
   };
 }
 

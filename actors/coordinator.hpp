@@ -3,11 +3,13 @@
 #include "actors/config.hpp"
 #include "actors/peers.hpp"
 #include "actors/registry.hpp"
+#include "modules/failure/circuit_breaker.hpp"
 
 #include <caf/error.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <chrono>
+#include <random>
 #include <functional>
 #include <vector>
 
@@ -39,6 +41,13 @@ struct coordinator_state {
   std::string store_error;
   /// Start of the commit in flight, for its duration metric.
   std::chrono::steady_clock::time_point commit_started;
+  /// The changes of the commit in flight, kept for retries.
+  std::vector<change> inflight_redo;
+  /// Retries made of the commit in flight.
+  std::uint32_t commit_retries = 0;
+  circuit_breaker breaker{breaker_settings{}};
+  retry_budget retries{0.1, 10};
+  std::mt19937_64 random{std::random_device{}()};
   /// Steady-clock time the handoff timer fires at; -1 when none is set.
   std::int64_t handoff_timer_ms = -1;
   static inline const char* name = "coordinator";
@@ -63,6 +72,10 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 /// - (apply_atom, std::vector<stream_move>) -> rebalance_report: starts a
 ///   handoff for each move that is still valid
 /// - (drain_atom, std::string, bool draining) -> worker_view
+/// - (quarantine_atom, std::string, std::int64_t until_wall_ms)
+///   -> worker_view; 0 lifts the quarantine
+/// - (evacuate_atom, std::string) -> failure_report: takes every stream
+///   from the worker at once and marks it draining
 /// - (put_atom, std::vector<stream_row>) -> catalog_result
 /// - (delete_atom, std::int64_t) -> std::string (the former owner)
 /// - (get_atom, workers_atom) -> std::vector<worker_view>

@@ -27,6 +27,8 @@ const char* to_string(errc code) {
       return "unavailable";
     case errc::crashed:
       return "crashed";
+    case errc::circuit_open:
+      return "circuit_open";
   }
   return "unknown_error";
 }
@@ -37,15 +39,31 @@ caf::error make_error(errc code, std::string text) {
                     caf::make_message(std::move(text))};
 }
 
+caf::error make_error(errc code, std::string text,
+                      std::int64_t retry_after_seconds) {
+  return caf::error{static_cast<std::uint8_t>(code), error_category,
+                    caf::make_message(std::move(text), retry_after_seconds)};
+}
+
+std::int64_t retry_after_of(const caf::error& err, std::int64_t fallback) {
+  if (!err || err.category() != error_category)
+    return fallback;
+  const auto& context = err.context();
+  if (context.size() == 2 && context.match_element<std::int64_t>(1))
+    return context.get_as<std::int64_t>(1);
+  return fallback;
+}
+
 bool is(const caf::error& err, errc code) {
-  return err.category() == error_category
+  // CAF 0.17 dereferences an empty error's data in category().
+  return err && err.category() == error_category
          && err.code() == static_cast<std::uint8_t>(code);
 }
 
 std::string describe(const caf::error& err) {
   if (err.category() == error_category) {
     const auto& context = err.context();
-    if (context.size() == 1 && context.match_element<std::string>(0))
+    if (context.size() >= 1 && context.match_element<std::string>(0))
       return context.get_as<std::string>(0);
     return to_string(static_cast<errc>(err.code()));
   }

@@ -29,6 +29,8 @@ enum class errc : std::uint8_t {
   unavailable,
   /// An actor stopped on an unhandled exception.
   crashed,
+  /// The store's circuit breaker is open: the request failed fast.
+  circuit_open,
 };
 
 /// The error category of `errc` values.
@@ -39,6 +41,12 @@ const char* to_string(errc code);
 
 /// Builds an error of the orchestrator's category with a human-readable text.
 caf::error make_error(errc code, std::string text);
+
+/// Builds an error that tells the client to retry after `seconds`.
+caf::error make_error(errc code, std::string text, std::int64_t retry_after_seconds);
+
+/// Returns the retry delay in seconds carried by `err`, or `fallback`.
+std::int64_t retry_after_of(const caf::error& err, std::int64_t fallback);
 
 /// Returns true if `err` belongs to the orchestrator's category and is `code`.
 bool is(const caf::error& err, errc code);

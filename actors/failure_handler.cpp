@@ -9,6 +9,44 @@ namespace orchestrator {
 
 namespace {
 
+/// Logs freeze transitions once each, with the reason.
+void log_freeze(failure_handler_self* self, const detector_status& status) {
+  auto& st = self->state;
+  if (status.frozen && !st.frozen_logged) {
+    logger("actors")->warn("reassignment-frozen reason=\"{}\" action=\"no worker "
+                           "is declared dead until fewer are suspect or an "
+                           "operator calls DELETE /resilience/freeze\"",
+                           status.freeze_reason);
+    st.frozen_logged = true;
+  } else if (!status.frozen && st.frozen_logged) {
+    logger("actors")->info("reassignment-unfrozen");
+    st.frozen_logged = false;
+  }
+}
+
+/// Quarantines each worker that the detector says keeps failing.
+void quarantine_flappers(failure_handler_self* self, const failure_report& report) {
+  auto& st = self->state;
+  const auto& coordinator = st.handles.get(role::coordinator);
+  auto now = now_instant().wall_ms;
+  for (const auto& id : report.dead_workers) {
+    auto delay = st.detector->record_death(id, now);
+    if (delay <= 0 || !coordinator)
+      continue;
+    logger("actors")->warn("worker-quarantined worker={} seconds={} "
+                           "reason=\"repeated failures\"",
+                           id, delay / 1000);
+    self->request(coordinator, st.config.request_timeout,
+                  atoms::quarantine_atom::value, id, now + delay)
+      .then([](worker_view&) {},
+            [id](caf::error& err) {
+              logger("actors")->warn("worker-quarantine-failed worker={} "
+                                     "error=\"{}\"",
+                                     id, describe(err));
+            });
+  }
+}
+
 void on_tick(failure_handler_self* self) {
   auto& st = self->state;
   self->delayed_send(self, st.config.heartbeat_check_interval,
@@ -26,16 +64,25 @@ void on_tick(failure_handler_self* self) {
   self->request(coordinator, timeout, atoms::liveness_atom::value)
     .then(
       [self, coordinator, timeout, failed](std::vector<liveness>& workers) {
+        auto& st = self->state;
         auto now = now_instant();
-        auto verdicts = self->state.detector->verdicts(workers, now.steady_ms);
-        if (verdicts.empty()) {
-          self->state.check_running = false;
+        auto verdict = st.detector->assess(workers, now.steady_ms, now.wall_ms);
+        log_freeze(self, st.detector->status());
+        if (verdict.stalled)
+          logger("actors")->warn("liveness-check-stalled action=\"no verdicts "
+                                 "this round\"");
+        if (verdict.dead.empty()) {
+          st.check_running = false;
           return;
         }
         self->request(coordinator, timeout, atoms::expire_atom::value,
-                      std::move(verdicts))
-          .then([self](failure_report&) { self->state.check_running = false; },
-                failed);
+                      std::move(verdict.dead))
+          .then(
+            [self](failure_report& report) {
+              self->state.check_running = false;
+              quarantine_flappers(self, report);
+            },
+            failed);
       },
       failed);
 }
@@ -66,12 +113,26 @@ caf::behavior failure_handler_actor(failure_handler_self* self,
       self->request(coordinator, st.config.request_timeout,
                     atoms::fail_atom::value, server_id)
         .then(
-          [promise, method](failure_report& report) mutable {
+          [self, promise, method](failure_report& report) mutable {
             report.method = method;
+            quarantine_flappers(self, report);
             promise.deliver(std::move(report));
           },
           [promise](caf::error& err) mutable { promise.deliver(err); });
       return promise;
+    },
+    [self](caf::get_atom, atoms::resilience_atom) {
+      return self->state.detector->status();
+    },
+    [self](atoms::recover_atom, const std::string& server_id) {
+      self->state.detector->forgive(server_id);
+      logger("actors")->info("worker-forgiven worker={}", server_id);
+    },
+    [self](atoms::unfreeze_atom) {
+      bool lifted = self->state.detector->lift_freeze();
+      if (lifted)
+        logger("actors")->warn("reassignment-freeze-lifted by=operator");
+      return lifted;
     },
     [self](caf::update_atom, role r, caf::actor handle) {
       self->state.handles.set(r, std::move(handle));

@@ -17,6 +17,8 @@ struct failure_handler_state {
   peers handles;
   /// True while a check runs, so checks never overlap.
   bool check_running = false;
+  /// True once the current freeze was logged.
+  bool frozen_logged = false;
   static inline const char* name = "failure_handler";
 };
 
@@ -27,9 +29,16 @@ using failure_handler_self = caf::stateful_actor<failure_handler_state>;
 /// verdicts from its detector and sends them to the coordinator, which frees
 /// and reassigns the streams of each worker that is still silent.
 ///
+/// The detector may hold verdicts back (see resilient_detector) and
+/// quarantine workers that keep failing; the basic one only applies the
+/// timeout.
+///
 /// Protocol:
 /// - (fail_atom, std::string server_id) -> failure_report: an operator
 ///   declares a worker failed
+/// - (get_atom, resilience_atom) -> detector_status
+/// - (recover_atom, std::string server_id): forget the worker's failures
+/// - (unfreeze_atom) -> bool: lift a freeze; false if none
 /// - (update_atom, role, caf::actor): a peer was respawned
 /// - (update_atom, std::shared_ptr<failure_detector>): switch detectors
 caf::behavior failure_handler_actor(failure_handler_self* self,

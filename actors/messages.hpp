@@ -76,10 +76,17 @@ using streams_atom = caf::atom_constant<caf::atom("streams")>;
 using summary_atom = caf::atom_constant<caf::atom("summary")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using handoff_atom = caf::atom_constant<caf::atom("handoff")>;
+using quarantine_atom = caf::atom_constant<caf::atom("quarantin")>;
+using evacuate_atom = caf::atom_constant<caf::atom("evacuate")>;
 
 // Sent to the supervisor.
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using disable_atom = caf::atom_constant<caf::atom("disable")>;
+
+// Sent to the failure handler.
+using resilience_atom = caf::atom_constant<caf::atom("resilience")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using unfreeze_atom = caf::atom_constant<caf::atom("unfreeze")>;
 
 // Sent to the balancer.
 using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;

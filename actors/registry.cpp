@@ -4,6 +4,8 @@
 #include "modules/balancer/fair_share.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <queue>
 #include <tuple>
 
@@ -357,6 +359,9 @@ registry::register_worker(const registration& request, instant now) {
   put_worker(row);
 
   auto& w = workers_.at(request.server_id);
+  // The registration counts as an arrival, so the next heartbeat measures
+  // an interval.
+  w.interval_started = true;
   w.last_seen_steady_ms = now.steady_ms;
 
   // Streams on their way to the worker give way first when it shrank.
@@ -395,6 +400,17 @@ registry::record_heartbeat(const heartbeat& request, instant now) {
   if (w == nullptr)
     return lookup_error(request.server_id);
 
+  if (w->interval_started) {
+    auto gap = now.steady_ms - w->last_seen_steady_ms;
+    auto interval = static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(gap, 0, std::numeric_limits<std::uint32_t>::max()));
+    if (w->intervals.size() < max_intervals)
+      w->intervals.push_back(interval);
+    else
+      w->intervals[w->next_interval] = interval;
+    w->next_interval = (w->next_interval + 1) % max_intervals;
+  }
+  w->interval_started = true;
   w->last_seen_steady_ms = now.steady_ms;
   w->row.last_heartbeat_ms = now.wall_ms;
   w->row.reported_status = request.reported_status;
@@ -424,7 +440,7 @@ caf::expected<assign_reply> registry::assign(const assign_request& request,
   auto room = w->row.max_streams > load_of(*w)
                 ? w->row.max_streams - load_of(*w)
                 : 0;
-  if (w->row.draining)
+  if (!accepts_streams(*w, now))
     room = 0;
   auto count = std::min<std::size_t>(request.requested_count, room);
   std::vector<std::int64_t> taken;
@@ -447,6 +463,8 @@ caf::expected<assign_reply> registry::assign(const assign_request& request,
     reply.outcome = assign_outcome::assigned;
   else if (w->row.draining)
     reply.outcome = assign_outcome::draining;
+  else if (w->quarantined_until_ms > now.wall_ms)
+    reply.outcome = assign_outcome::quarantined;
   else if (room == 0)
     reply.outcome = assign_outcome::no_capacity;
   else
@@ -585,14 +603,14 @@ std::vector<std::string> registry::place_waiting(instant now) {
   for (const auto* w : active)
     shares.push_back(share_input{
       static_cast<std::uint32_t>(load_of(*w)), w->row.max_streams,
-      w->row.draining ? 0.0 : w->row.weight * w->row.max_streams, 0});
+      accepts_streams(*w, now) ? w->row.weight * w->row.max_streams : 0.0, 0});
   shares.push_back(
     share_input{static_cast<std::uint32_t>(waiting_.size()), 0, 0, 0});
   auto fair = fair_targets(shares);
 
   for (std::size_t i = 0; i < active.size() && !waiting_.empty(); ++i) {
     auto& w = *active[i];
-    if (w.row.draining)
+    if (!accepts_streams(w, now))
       continue;
     auto wanted = fair.targets[i] > shares[i].current
                     ? fair.targets[i] - shares[i].current
@@ -622,7 +640,7 @@ registry::begin_handoffs(const std::vector<stream_move>& moves, instant now,
         || !stream->second.handoff_to.empty())
       continue;
     auto* receiver = find_active(move.to);
-    if (receiver == nullptr || receiver->row.draining
+    if (receiver == nullptr || !accepts_streams(*receiver, now)
         || load_of(*receiver) >= receiver->row.max_streams)
       continue;
     auto& entry = stream->second;
@@ -663,6 +681,37 @@ std::int64_t registry::next_handoff_deadline() const {
         && (next < 0 || entry.handoff_deadline_ms < next))
       next = entry.handoff_deadline_ms;
   return next;
+}
+
+caf::expected<worker_view> registry::set_quarantine(const std::string& server_id,
+                                                    std::int64_t until_wall_ms) {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return lookup_error(server_id);
+  i->second.quarantined_until_ms = until_wall_ms;
+  return view_of(i->second, now_);
+}
+
+caf::expected<failure_report> registry::evacuate(const std::string& server_id,
+                                                 instant now) {
+  now_ = now;
+  auto* w = find_active(server_id);
+  if (w == nullptr)
+    return lookup_error(server_id);
+  failure_report report;
+  if (!w->row.draining) {
+    auto row = w->row;
+    row.draining = true;
+    put_worker(row);
+    membership_changed("drain", now);
+  }
+  auto freed = free_all(*w);
+  report.freed_per_worker.push_back(freed);
+  report.streams_freed = freed;
+  auto before = waiting_.size();
+  report.receivers = place_waiting(now);
+  report.streams_reassigned = before - waiting_.size();
+  return report;
 }
 
 caf::expected<worker_view> registry::set_draining(const std::string& server_id,
@@ -841,11 +890,35 @@ cluster_summary registry::summary() const {
   return result;
 }
 
+liveness registry::liveness_of(const worker& w) {
+  liveness result{w.row.server_id, w.last_seen_steady_ms};
+  result.intervals = static_cast<std::uint32_t>(w.intervals.size());
+  if (w.intervals.empty())
+    return result;
+  double sum = 0;
+  for (auto interval : w.intervals)
+    sum += interval;
+  result.interval_mean_ms = sum / w.intervals.size();
+  double squares = 0;
+  for (auto interval : w.intervals)
+    squares += (interval - result.interval_mean_ms) * (interval - result.interval_mean_ms);
+  result.interval_stddev_ms = std::sqrt(squares / w.intervals.size());
+  return result;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> registry::quarantines() const {
+  std::vector<std::pair<std::string, std::int64_t>> result;
+  for (const auto& [id, w] : workers_)
+    if (w.quarantined_until_ms > 0)
+      result.emplace_back(id, w.quarantined_until_ms);
+  return result;
+}
+
 std::vector<liveness> registry::active_liveness() const {
   std::vector<liveness> result;
   for (const auto& [id, w] : workers_)
     if (w.row.state == worker_state::active)
-      result.push_back(liveness{id, w.last_seen_steady_ms});
+      result.push_back(liveness_of(w));
   return result;
 }
 

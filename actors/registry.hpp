@@ -106,6 +106,18 @@ public:
   /// no handoff is in flight.
   std::int64_t next_handoff_deadline() const;
 
+  /// Keeps a worker from receiving streams until `until_wall_ms`, because it
+  /// failed repeatedly; 0 lifts the quarantine. Not journaled: a restart
+  /// lifts it.
+  caf::expected<worker_view> set_quarantine(const std::string& server_id,
+                                            std::int64_t until_wall_ms);
+
+  /// Takes every stream from a live worker at once, without a handoff,
+  /// marks it draining and places the streams on others within their
+  /// capacity. For an operator who knows the worker is broken.
+  caf::expected<failure_report> evacuate(const std::string& server_id,
+                                         instant now);
+
   /// Marks a worker as draining or active again. A draining worker gets no
   /// new streams and the balancer moves its streams away.
   caf::expected<worker_view> set_draining(const std::string& server_id,
@@ -138,6 +150,8 @@ public:
   stream_page list_streams(std::uint64_t offset, std::uint64_t limit) const;
   cluster_summary summary() const;
   std::vector<liveness> active_liveness() const;
+  /// Returns the quarantine end of each quarantined active worker.
+  std::vector<std::pair<std::string, std::int64_t>> quarantines() const;
   /// Returns what the balancer plans from; `manual` and `converging` are
   /// left for the caller.
   balance_input balance_state(instant now) const;
@@ -164,7 +178,19 @@ private:
     std::set<std::int64_t> incoming;
     std::int64_t last_seen_steady_ms = 0;
     std::int64_t reported_count = 0;
+    /// The last heartbeat intervals in milliseconds, a ring of at most
+    /// max_intervals, for the failure detector.
+    std::vector<std::uint32_t> intervals;
+    std::size_t next_interval = 0;
+    /// False until the first heartbeat after registration or a restart, whose
+    /// gap from the grace period start is no real interval.
+    bool interval_started = false;
+    /// Wall-clock milliseconds until which the worker receives no streams
+    /// because it failed repeatedly; 0 when not quarantined.
+    std::int64_t quarantined_until_ms = 0;
   };
+
+  static constexpr std::size_t max_intervals = 64;
 
   struct stream_entry {
     stream_row row;
@@ -190,6 +216,12 @@ private:
   /// Frees every stream of `w` into the waiting set and cancels the
   /// handoffs towards it; returns how many streams were freed.
   std::uint64_t free_all(worker& w);
+  /// True if the worker may receive streams at `now`.
+  static bool accepts_streams(const worker& w, instant now) {
+    return w.row.state == worker_state::active && !w.row.draining
+           && w.quarantined_until_ms <= now.wall_ms;
+  }
+  static liveness liveness_of(const worker& w);
   /// Streams that count against a worker's capacity.
   static std::size_t load_of(const worker& w) {
     return w.streams.size() + w.incoming.size();

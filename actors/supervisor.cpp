@@ -313,6 +313,13 @@ std::string module_settings_json(const settings& config) {
         {"load", b.weights.load},
         {"failures", b.weights.failures},
         {"response_time", b.weights.response_time}}}}},
+    {"failure",
+     {{"phi_threshold", config.phi_threshold},
+      {"acceptable_pause_ms", config.acceptable_pause.count()},
+      {"grace_ms", config.suspect_grace.count()},
+      {"max_suspect_fraction", config.max_suspect_fraction},
+      {"quarantine_base_ms", config.quarantine_base.count()},
+      {"quarantine_max_ms", config.quarantine_max.count()}}},
     {"data_dir", config.data_dir}}
     .dump();
 }

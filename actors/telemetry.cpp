@@ -213,11 +213,9 @@ std::string telemetry::render(const scrape_state& state) {
       .Set(s.store_available ? 1 : 0);
     auto& breaker = gauge("orchestrator_circuit_breaker_state",
                           "1 for the state each dependency's breaker is in");
-    for (const char* name : {"closed", "open", "half_open"}) {
-      bool current = s.store_available ? std::string{name} == "closed"
-                                       : std::string{name} == "open";
-      breaker.Add({{"dependency", "store"}, {"state", name}}).Set(current ? 1 : 0);
-    }
+    for (const char* name : {"closed", "open", "half_open"})
+      breaker.Add({{"dependency", "store"}, {"state", name}})
+        .Set(s.store_breaker == name ? 1 : 0);
   }
 
   if (!state.modules.empty()) {

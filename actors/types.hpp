@@ -218,6 +218,8 @@ enum class assign_outcome : std::uint8_t {
   no_streams,
   /// The worker is draining and receives no streams.
   draining,
+  /// The worker failed repeatedly and receives no streams for a while.
+  quarantined,
 };
 
 struct assign_reply {
@@ -343,6 +345,10 @@ struct cluster_summary {
   std::uint64_t mailbox_depth = 0;
   /// Requests whose replies wait for a store commit.
   std::uint64_t commit_waiters = 0;
+  /// State of the store's circuit breaker: "closed", "open" or "half_open".
+  std::string store_breaker = "closed";
+  /// Consecutive failed store calls.
+  std::uint32_t store_failures = 0;
 };
 
 template <class Inspector>
@@ -352,7 +358,7 @@ typename Inspector::result_type inspect(Inspector& f, cluster_summary& x) {
            x.total_capacity, x.current_load,
            x.streams_total, x.streams_assigned, x.streams_waiting, x.handoffs,
            x.store_available, x.store_error, x.epoch, x.mailbox_depth,
-           x.commit_waiters);
+           x.commit_waiters, x.store_breaker, x.store_failures);
 }
 
 /// The last heartbeat of one active worker, as sent to the failure handler.
@@ -361,12 +367,18 @@ struct liveness {
   /// Steady-clock milliseconds of the last heartbeat (or of the grace period
   /// start after a restart).
   std::int64_t last_seen_steady_ms = 0;
+  /// Heartbeat intervals measured so far, at most the last 64; the mean and
+  /// standard deviation below are meaningful only when it is above zero.
+  std::uint32_t intervals = 0;
+  double interval_mean_ms = 0;
+  double interval_stddev_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, liveness& x) {
   return f(caf::meta::type_name("liveness"), x.server_id,
-           x.last_seen_steady_ms);
+           x.last_seen_steady_ms, x.intervals, x.interval_mean_ms,
+           x.interval_stddev_ms);
 }
 
 /// Outcome of declaring workers dead.
@@ -389,6 +401,60 @@ typename Inspector::result_type inspect(Inspector& f, failure_report& x) {
   return f(caf::meta::type_name("failure_report"), x.method, x.dead_workers,
            x.freed_per_worker, x.silence_ms,
            x.streams_freed, x.streams_reassigned, x.receivers);
+}
+
+/// One worker as the failure detector judges it.
+struct worker_health {
+  std::string server_id;
+  /// "active" or "suspect".
+  std::string state = "active";
+  /// Suspicion level (phi accrual); negative while too few heartbeat
+  /// intervals are known to compute it.
+  double phi = -1;
+  std::int64_t silence_ms = 0;
+  double interval_mean_ms = 0;
+  std::uint32_t intervals = 0;
+  /// Steady-clock milliseconds since when it is suspect; -1 when active.
+  std::int64_t suspect_since_ms = -1;
+  /// Deaths within the flapping window, this one included.
+  std::uint32_t recent_deaths = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_health& x) {
+  return f(caf::meta::type_name("worker_health"), x.server_id, x.state, x.phi,
+           x.silence_ms, x.interval_mean_ms, x.intervals, x.suspect_since_ms,
+           x.recent_deaths);
+}
+
+/// The failure detector's view of the cluster, for /resilience/status and
+/// /health.
+struct detector_status {
+  std::string method;
+  /// True while reassignment is frozen because too many workers turned
+  /// suspect at once.
+  bool frozen = false;
+  std::string freeze_reason;
+  /// Wall-clock milliseconds when the freeze began; 0 when not frozen.
+  std::int64_t frozen_since_ms = 0;
+  /// True if an operator lifted the current freeze.
+  bool freeze_lifted = false;
+  std::uint64_t rounds = 0;
+  /// Rounds skipped because the check itself ran late.
+  std::uint64_t stalled_rounds = 0;
+  std::uint64_t deaths = 0;
+  /// Wall-clock milliseconds of the last check; 0 before the first.
+  std::int64_t last_check_ms = 0;
+  std::vector<worker_health> workers;
+  /// The detector's settings as "name=value" lines.
+  std::vector<std::string> settings;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, detector_status& x) {
+  return f(caf::meta::type_name("detector_status"), x.method, x.frozen,
+           x.freeze_reason, x.frozen_since_ms, x.freeze_lifted, x.rounds,
+           x.stalled_rounds, x.deaths, x.last_check_ms, x.workers, x.settings);
 }
 
 /// The load of one active worker, as sent to the balancer.

@@ -174,6 +174,37 @@ json plan_json(const balance_plan& plan) {
           {"instances", workers}};
 }
 
+json resilience_json(const detector_status& status) {
+  auto workers = json::array();
+  for (const auto& w : status.workers)
+    workers.push_back({{"server_id", w.server_id},
+                       {"state", w.state},
+                       {"phi", w.phi < 0 ? json(nullptr) : json(w.phi)},
+                       {"silence_seconds", w.silence_ms / 1000.0},
+                       {"heartbeat_interval_seconds",
+                        w.intervals == 0 ? json(nullptr)
+                                         : json(w.interval_mean_ms / 1000.0)},
+                       {"intervals_seen", w.intervals},
+                       {"recent_deaths", w.recent_deaths}});
+  return {{"method", status.method},
+          {"frozen", status.frozen},
+          {"freeze_reason", status.freeze_reason.empty()
+                              ? json(nullptr)
+                              : json(status.freeze_reason)},
+          {"frozen_since", status.frozen_since_ms == 0
+                             ? json(nullptr)
+                             : json(iso_time(status.frozen_since_ms))},
+          {"freeze_lifted", status.freeze_lifted},
+          {"checks", status.rounds},
+          {"stalled_checks", status.stalled_rounds},
+          {"deaths_declared", status.deaths},
+          {"last_check", status.last_check_ms == 0
+                           ? json(nullptr)
+                           : json(iso_time(status.last_check_ms))},
+          {"settings", status.settings},
+          {"instances", workers}};
+}
+
 json module_json(const module_status& m) {
   const auto* known = find_known_module(m.name);
   return {{"name", m.name},
@@ -260,15 +291,21 @@ json modules_status_body(const std::vector<module_status>& modules,
 
 http_response error_response(const caf::error& err) {
   auto text = describe(err);
-  if (is(err, errc::unknown_worker) || is(err, errc::worker_dead)
-      || is(err, errc::unknown_stream))
+  // A worker declared dead is fenced: whatever it captures is no longer
+  // its own, and an empty owned set tells it so.
+  if (is(err, errc::worker_dead))
+    return json_response(404, {{"detail", text},
+                               {"fenced", true},
+                               {"owned_streams", json::array()}});
+  if (is(err, errc::unknown_worker) || is(err, errc::unknown_stream))
     return detail_response(404, text);
   if (is(err, errc::stale_epoch))
     return detail_response(409, text);
   if (is(err, errc::invalid_request))
     return detail_response(422, text);
-  if (is(err, errc::store_unavailable))
-    return with_retry_after(detail_response(503, text), 5);
+  if (is(err, errc::store_unavailable) || is(err, errc::circuit_open))
+    return with_retry_after(detail_response(503, text),
+                            static_cast<int>(retry_after_of(err, 5)));
   if (is(err, errc::not_ready) || is(err, errc::unavailable))
     return with_retry_after(detail_response(503, text), 1);
   if (err == caf::sec::request_timeout
@@ -288,6 +325,7 @@ api::api(actor_bridge bridge, api_settings config)
   add_admin_routes();
   add_catalog_routes();
   add_metrics_routes();
+  add_resilience_routes();
   router_.set_observer([](const std::string& method, const std::string& route,
                           unsigned status, double seconds) {
     telemetry::global().request_served(method, route, status, seconds);
@@ -336,7 +374,14 @@ void api::add_worker_routes() {
       role::coordinator,
       [respond, bridge, beat, metrics](caf::expected<heartbeat_reply> reply) mutable {
         if (!reply) {
-          respond(error_response(reply.error()));
+          auto response = error_response(reply.error());
+          if (is(reply.error(), errc::worker_dead)) {
+            // Name every stream it still captures, so it drops them.
+            auto body = json::parse(response.body);
+            body["drop_streams"] = beat.stream_ids;
+            response.body = body.dump();
+          }
+          respond(std::move(response));
           return;
         }
         // Only samples of known, live workers enter the history.
@@ -393,6 +438,14 @@ void api::add_worker_routes() {
                                 + " is draining and receives no streams; an "
                                   "operator ends this with DELETE "
                                   "/instances/" + server_id + "/drain";
+            break;
+          case assign_outcome::quarantined:
+            result["status"] = "no_capacity";
+            result["quarantined"] = true;
+            result["message"] = "Instance " + server_id
+                                + " failed repeatedly and receives no streams "
+                                  "for a while; an operator ends this with "
+                                  "POST /resilience/recovery/" + server_id;
             break;
         }
         return json_response(200, result);
@@ -685,13 +738,34 @@ void api::add_health_routes() {
               return;
             }
             body["status"] = roles_ok ? "healthy" : "degraded";
-            bridge.ask<metrics_sample>(
-              role::metrics,
-              [respond, body](caf::expected<metrics_sample> host) mutable {
-                body["system_metrics"] = host ? to_json(*host) : json(nullptr);
-                respond(json_response(200, body));
+            body["store"]["circuit_breaker"] = s->store_breaker;
+            auto with_host = [bridge, respond](json body) {
+              bridge.ask<metrics_sample>(
+                role::metrics,
+                [respond, body](caf::expected<metrics_sample> host) mutable {
+                  body["system_metrics"] = host ? to_json(*host) : json(nullptr);
+                  respond(json_response(200, body));
+                },
+                caf::get_atom::value, atoms::host_atom::value);
+            };
+            // A freeze of reassignment makes the server degraded: it runs,
+            // but dead workers keep their streams until it ends.
+            bridge.ask<detector_status>(
+              role::failure_handler,
+              [with_host, body](caf::expected<detector_status> status) mutable {
+                if (status) {
+                  body["resilience"] = {
+                    {"method", status->method},
+                    {"frozen", status->frozen},
+                    {"freeze_reason", status->freeze_reason.empty()
+                                        ? json(nullptr)
+                                        : json(status->freeze_reason)}};
+                  if (status->frozen && !status->freeze_lifted)
+                    body["status"] = "degraded";
+                }
+                with_host(std::move(body));
               },
-              caf::get_atom::value, atoms::host_atom::value);
+              caf::get_atom::value, atoms::resilience_atom::value);
           },
           caf::get_atom::value, atoms::summary_atom::value);
       },
@@ -777,6 +851,165 @@ void api::add_health_routes() {
                                    std::string{known->name});
     });
   }
+}
+
+// -- resilience ---------------------------------------------------------------
+
+void api::add_resilience_routes() {
+  router_.add("GET", "/resilience/status", [this](routed_request, responder respond) {
+    auto bridge = bridge_;
+    bridge_.ask<detector_status>(
+      role::failure_handler,
+      [bridge, respond](caf::expected<detector_status> status) {
+        if (!status) {
+          respond(error_response(status.error()));
+          return;
+        }
+        if (status->method == "basic") {
+          respond(with_retry_after(
+            detail_response(503, "the resilient_failure_handler module is not "
+                                 "running, so only the fixed heartbeat "
+                                 "timeout applies; install or reload it with "
+                                 "POST /modules/resilient_failure_handler/reload"),
+            60));
+          return;
+        }
+        bridge.ask<cluster_summary>(
+          role::coordinator,
+          [respond, status = std::move(*status)](caf::expected<cluster_summary> s) {
+            auto body = resilience_json(status);
+            body["status"] = "success";
+            if (s)
+              body["circuit_breakers"] = {
+                {"store",
+                 {{"state", s->store_breaker},
+                  {"consecutive_failures", s->store_failures},
+                  {"error", s->store_error.empty() ? json(nullptr)
+                                                   : json(s->store_error)}}}};
+            respond(json_response(200, body));
+          },
+          caf::get_atom::value, atoms::summary_atom::value);
+      },
+      caf::get_atom::value, atoms::resilience_atom::value);
+  });
+
+  router_.add("GET", "/resilience/health", [this](routed_request, responder respond) {
+    bridge_.ask<detector_status>(
+      role::failure_handler,
+      reply_with<detector_status>(respond, [](detector_status& status) {
+        if (status.method == "basic")
+          return json_response(200, {{"status", "basic"},
+                                     {"message", "the resilient_failure_handler "
+                                                 "module is not running; workers "
+                                                 "are declared dead after the "
+                                                 "fixed heartbeat timeout"}});
+        std::size_t suspect = 0;
+        for (const auto& w : status.workers)
+          suspect += w.state == "suspect" ? 1 : 0;
+        std::string health = status.frozen ? "critical"
+                             : suspect > 0 ? "degraded"
+                                           : "healthy";
+        return json_response(
+          200, {{"system_health", health},
+                {"last_health_check", status.last_check_ms == 0
+                                        ? json(nullptr)
+                                        : json(iso_time(status.last_check_ms))},
+                {"active_instances", status.workers.size() - suspect},
+                {"suspect_instances", suspect},
+                {"failed_instances", status.deaths},
+                {"critical_failures", status.frozen ? 1 : 0},
+                {"frozen", status.frozen},
+                {"freeze_reason", status.freeze_reason.empty()
+                                    ? json(nullptr)
+                                    : json(status.freeze_reason)}});
+      }),
+      caf::get_atom::value, atoms::resilience_atom::value);
+  });
+
+  router_.add("POST", "/resilience/recovery/{}", [this](routed_request request, responder respond) {
+    auto id = request.params[0];
+    if (!check_server_id(id, respond))
+      return;
+    auto bridge = bridge_;
+    bridge_.ask<worker_view>(
+      role::coordinator,
+      [bridge, respond, id](caf::expected<worker_view> view) {
+        if (!view) {
+          bool unknown = is(view.error(), errc::unknown_worker);
+          respond(json_response(unknown ? 404 : 503,
+                                {{"status", unknown ? "not_found" : "failed"},
+                                 {"message", describe(view.error())}}));
+          return;
+        }
+        bridge.tell(role::failure_handler, atoms::recover_atom::value, id);
+        if (view->row.state == worker_state::dead) {
+          respond(json_response(
+            409, {{"status", "failed"},
+                  {"message", "Instance " + id
+                                + " was declared dead; its failure history and "
+                                  "quarantine are cleared, and it must "
+                                  "register again with POST /register"}}));
+          return;
+        }
+        respond(json_response(
+          200, {{"status", "success"},
+                {"message", "Instance " + id
+                              + " is out of quarantine, its failure history "
+                                "is cleared, and it receives streams again"}}));
+      },
+      atoms::quarantine_atom::value, id, std::int64_t{0});
+  });
+
+  router_.add("POST", "/resilience/emergency/{}", [this](routed_request request, responder respond) {
+    auto id = request.params[0];
+    if (!check_server_id(id, respond))
+      return;
+    auto reason = request.query_value("reason").value_or("operator");
+    bridge_.ask<failure_report>(
+      role::coordinator,
+      [respond, id, reason](caf::expected<failure_report> report) {
+        if (!report) {
+          auto response = error_response(report.error());
+          auto body = json::parse(response.body);
+          body["status"] = "error";
+          body["message"] = describe(report.error());
+          response.body = body.dump();
+          respond(std::move(response));
+          return;
+        }
+        auto waiting = report->streams_freed - report->streams_reassigned;
+        respond(json_response(
+          200, {{"status", "success"},
+                {"reason", reason},
+                {"streams_freed", report->streams_freed},
+                {"streams_reassigned", report->streams_reassigned},
+                {"streams_waiting", waiting},
+                {"instances_affected", report->receivers.size()},
+                {"message", "Took " + std::to_string(report->streams_freed)
+                              + " streams from " + id
+                              + ", which is now draining; "
+                              + std::to_string(report->streams_reassigned)
+                              + " went to other workers within their capacity "
+                                "and "
+                              + std::to_string(waiting)
+                              + " wait for room"}}));
+      },
+      atoms::evacuate_atom::value, id);
+  });
+
+  router_.add("DELETE", "/resilience/freeze", [this](routed_request, responder respond) {
+    bridge_.ask<bool>(
+      role::failure_handler,
+      reply_with<bool>(respond, [](bool lifted) {
+        if (!lifted)
+          return detail_response(409, "reassignment is not frozen; nothing to "
+                                      "lift");
+        return json_response(200, {{"status", "lifted"},
+                                   {"message", "workers are declared dead again "
+                                               "until the next freeze"}});
+      }),
+      atoms::unfreeze_atom::value);
+  });
 }
 
 // -- Prometheus metrics -------------------------------------------------------

@@ -34,6 +34,7 @@ private:
   void add_admin_routes();
   void add_catalog_routes();
   void add_metrics_routes();
+  void add_resilience_routes();
 
   actor_bridge bridge_;
   api_settings config_;

@@ -15,11 +15,14 @@ public:
     return "basic";
   }
 
-  std::vector<liveness> verdicts(const std::vector<liveness>& workers,
-                                 std::int64_t now_steady_ms) override;
+  detection assess(const std::vector<liveness>& workers,
+                   std::int64_t now_steady_ms, std::int64_t now_wall_ms) override;
+
+  detector_status status() const override;
 
 private:
   std::int64_t timeout_ms_;
+  detector_status status_;
 };
 
 } // namespace orchestrator
