@@ -359,9 +359,9 @@ registry::register_worker(const registration& request, instant now) {
   put_worker(row);
 
   auto& w = workers_.at(request.server_id);
-  // The registration counts as an arrival, so the next heartbeat measures
-  // an interval.
-  w.interval_started = true;
+  // Only heartbeats measure intervals: a worker often sends its first one
+  // right after registering, and that short gap is no interval.
+  w.interval_started = false;
   w.last_seen_steady_ms = now.steady_ms;
 
   // Streams on their way to the worker give way first when it shrank.
