@@ -42,7 +42,8 @@ const char* to_string(errc code);
 /// Builds an error of the orchestrator's category with a human-readable text.
 caf::error make_error(errc code, std::string text);
 
-/// Builds an error that tells the client to retry after `seconds`.
+/// Builds an error whose HTTP response asks the client to retry after
+/// `retry_after_seconds`.
 caf::error make_error(errc code, std::string text, std::int64_t retry_after_seconds);
 
 /// Returns the retry delay in seconds carried by `err`, or `fallback`.

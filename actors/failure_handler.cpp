@@ -24,7 +24,7 @@ void log_freeze(failure_handler_self* self, const detector_status& status) {
   }
 }
 
-/// Quarantines each worker that the detector says keeps failing.
+/// Quarantines each dead worker that the detector finds failing repeatedly.
 void quarantine_flappers(failure_handler_self* self, const failure_report& report) {
   auto& st = self->state;
   const auto& coordinator = st.handles.get(role::coordinator);

@@ -1,8 +1,8 @@
 // Measures failure detection in the real server with the resilient failure
-// handler: workers are child processes that send a heartbeat every second;
-// some are killed with SIGKILL, first one and then a tenth of them at once,
-// and the time from the kill to "declared dead" and to "all its streams
-// owned by live workers" is recorded. Then workers are paused with SIGSTOP
+// handler. Workers are child processes that send a heartbeat every second.
+// Some are killed with SIGKILL, first one and then a tenth of them at once,
+// and the bench records the time from the kill to "declared dead" and to
+// "all its streams owned by live workers". Then workers are paused with SIGSTOP
 // for two seconds, many times, and every false death is counted. Prints one
 // line per figure. Everything runs on loopback.
 //

@@ -292,7 +292,7 @@ json modules_status_body(const std::vector<module_status>& modules,
 http_response error_response(const caf::error& err) {
   auto text = describe(err);
   // A worker declared dead is fenced: whatever it captures is no longer
-  // its own, and an empty owned set tells it so.
+  // its own, and the reply carries an empty owned set to say so.
   if (is(err, errc::worker_dead))
     return json_response(404, {{"detail", text},
                                {"fenced", true},

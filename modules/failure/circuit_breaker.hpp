@@ -21,7 +21,7 @@ struct breaker_settings {
   std::uint32_t max_probes = 1;
   /// Successful probes that close the breaker again.
   std::uint32_t probes_to_close = 1;
-  /// Longest time in half-open: probes that neither succeed nor fail within
+  /// Maximum time in half-open: probes that neither succeed nor fail within
   /// it count as a failure, and the breaker opens again.
   std::int64_t max_half_open_ms = 30'000;
 };
