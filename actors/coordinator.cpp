@@ -419,13 +419,13 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
                                reply->reassigned);
       return acknowledge(self, std::move(reply));
     },
-    [self](atoms::expire_atom, const std::vector<liveness>& verdicts)
-      -> caf::result<failure_report> {
+    [self](atoms::expire_atom, const std::vector<liveness>& verdicts,
+           const std::string& reason) -> caf::result<failure_report> {
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
       auto report = st.state.declare_dead(verdicts, now_instant());
-      log_failures(report, "heartbeat_timeout");
+      log_failures(report, reason.c_str());
       return acknowledge(self, caf::expected<failure_report>{std::move(report)},
                          reassignment_timer(report));
     },

@@ -67,7 +67,8 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 /// - (assign_atom, assign_request) -> assign_reply
 /// - (release_atom, release_request) -> release_reply
 /// - (deregister_atom, std::string) -> deregister_reply
-/// - (expire_atom, std::vector<liveness>) -> failure_report
+/// - (expire_atom, std::vector<liveness>, std::string reason)
+///   -> failure_report
 /// - (fail_atom, std::string) -> failure_report
 /// - (apply_atom, std::vector<stream_move>) -> rebalance_report: starts a
 ///   handoff for each move that is still valid

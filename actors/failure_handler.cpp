@@ -47,10 +47,19 @@ void quarantine_flappers(failure_handler_self* self, const failure_report& repor
   }
 }
 
+/// Returns the time until the next check: the detector's interval, never
+/// longer than HEARTBEAT_CHECK_INTERVAL.
+caf::timespan check_interval(failure_handler_self* self) {
+  auto& st = self->state;
+  auto wanted = std::chrono::milliseconds{st.detector->check_interval_ms()};
+  return std::min<caf::timespan>(st.config.heartbeat_check_interval,
+                                 std::max<caf::timespan>(wanted,
+                                                         std::chrono::milliseconds{10}));
+}
+
 void on_tick(failure_handler_self* self) {
   auto& st = self->state;
-  self->delayed_send(self, st.config.heartbeat_check_interval,
-                     caf::tick_atom::value);
+  self->delayed_send(self, check_interval(self), caf::tick_atom::value);
   const auto& coordinator = st.handles.get(role::coordinator);
   if (st.check_running || !coordinator)
     return;
@@ -76,7 +85,7 @@ void on_tick(failure_handler_self* self) {
           return;
         }
         self->request(coordinator, timeout, atoms::expire_atom::value,
-                      std::move(verdict.dead))
+                      std::move(verdict.dead), st.detector->verdict_reason())
           .then(
             [self](failure_report& report) {
               self->state.check_running = false;
@@ -99,8 +108,7 @@ caf::behavior failure_handler_actor(failure_handler_self* self,
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
   self->state.detector = std::move(detector);
-  self->delayed_send(self, self->state.config.heartbeat_check_interval,
-                     caf::tick_atom::value);
+  self->delayed_send(self, check_interval(self), caf::tick_atom::value);
   return {
     [self](atoms::fail_atom,
            const std::string& server_id) -> caf::result<failure_report> {

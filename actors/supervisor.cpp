@@ -390,22 +390,23 @@ std::vector<child_spec> standard_children(const settings& config,
   result.push_back(std::move(balancer_spec));
 
   auto timeout_ms = config.heartbeat_timeout.count();
+  auto check_ms = config.heartbeat_check_interval.count();
   auto failure_spec = make_child(
     role::failure_handler,
-    [config, timeout_ms](caf::local_actor* sup, const peers& handles,
-                         const strategy_ptr& enhanced) {
+    [config, timeout_ms, check_ms](caf::local_actor* sup, const peers& handles,
+                                   const strategy_ptr& enhanced) {
       std::shared_ptr<failure_detector> detector
         = enhanced ? std::static_pointer_cast<failure_detector>(enhanced)
-                   : std::make_shared<timeout_detector>(timeout_ms);
+                   : std::make_shared<timeout_detector>(timeout_ms, check_ms);
       return caf::actor{
         sup->spawn(failure_handler_actor, config, handles, detector)};
     });
   failure_spec.module = "resilient_failure_handler";
   failure_spec.make_enhanced = enhanced_factory<failure_detector>(module_settings);
-  failure_spec.swap_message = [timeout_ms](const strategy_ptr& enhanced) {
+  failure_spec.swap_message = [timeout_ms, check_ms](const strategy_ptr& enhanced) {
     std::shared_ptr<failure_detector> detector
       = enhanced ? std::static_pointer_cast<failure_detector>(enhanced)
-                 : std::make_shared<timeout_detector>(timeout_ms);
+                 : std::make_shared<timeout_detector>(timeout_ms, check_ms);
     return caf::make_message(caf::update_atom::value, detector);
   };
   result.push_back(std::move(failure_spec));

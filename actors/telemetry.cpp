@@ -102,7 +102,7 @@ telemetry::telemetry()
                 .Help("Retried calls to a dependency")
                 .Register(r);
   // Known label values start at zero, so rates work before the first event.
-  for (const char* reason : {"heartbeat_timeout", "operator"})
+  for (const char* reason : {"heartbeat_timeout", "phi_accrual", "operator"})
     deaths_->Add({{"reason", reason}});
   retries_->Add({{"dependency", "store"}});
 }

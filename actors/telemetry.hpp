@@ -41,7 +41,8 @@ public:
                       unsigned status, double seconds);
   void rebalance_recorded(const rebalance_report& report);
   /// Records one worker declared dead after `silence_seconds` without a
-  /// heartbeat; `reason` is "heartbeat_timeout" or "operator".
+  /// heartbeat; `reason` is "heartbeat_timeout", "phi_accrual" or
+  /// "operator".
   void worker_died(const std::string& reason, double silence_seconds);
   /// Records the time from declaring workers dead to the durable
   /// reassignment of their streams.

@@ -391,9 +391,19 @@ void api::add_worker_routes() {
                       *metrics);
         }
         auto count = static_cast<std::int64_t>(reply->owned.size());
+        // With stream_ids the sets are compared, else only the counts.
+        bool in_sync = count == beat.reported_count;
+        if (beat.lists_streams) {
+          std::set<std::int64_t> listed(beat.stream_ids.begin(),
+                                        beat.stream_ids.end());
+          std::set<std::int64_t> owned;
+          for (const auto& lease : reply->owned)
+            owned.insert(lease.stream_id);
+          in_sync = listed == owned;
+        }
         respond(json_response(200, {{"status", "heartbeat_updated"},
                                     {"stream_count", count},
-                                    {"in_sync", count == beat.reported_count},
+                                    {"in_sync", in_sync},
                                     {"owned_streams", to_json(reply->owned)}}));
       },
       atoms::heartbeat_atom::value, beat);
@@ -756,7 +766,7 @@ void api::add_health_routes() {
                 if (status) {
                   body["resilience"] = {
                     {"method", status->method},
-                    {"frozen", status->frozen},
+                    {"frozen", status->frozen && !status->freeze_lifted},
                     {"freeze_reason", status->freeze_reason.empty()
                                         ? json(nullptr)
                                         : json(status->freeze_reason)}};
@@ -906,7 +916,8 @@ void api::add_resilience_routes() {
         std::size_t suspect = 0;
         for (const auto& w : status.workers)
           suspect += w.state == "suspect" ? 1 : 0;
-        std::string health = status.frozen ? "critical"
+        bool frozen = status.frozen && !status.freeze_lifted;
+        std::string health = frozen        ? "critical"
                              : suspect > 0 ? "degraded"
                                            : "healthy";
         return json_response(
@@ -917,8 +928,9 @@ void api::add_resilience_routes() {
                 {"active_instances", status.workers.size() - suspect},
                 {"suspect_instances", suspect},
                 {"failed_instances", status.deaths},
-                {"critical_failures", status.frozen ? 1 : 0},
-                {"frozen", status.frozen},
+                {"critical_failures", frozen ? 1 : 0},
+                {"frozen", frozen},
+                {"freeze_lifted", status.freeze_lifted},
                 {"freeze_reason", status.freeze_reason.empty()
                                     ? json(nullptr)
                                     : json(status.freeze_reason)}});
@@ -938,7 +950,8 @@ void api::add_resilience_routes() {
           bool unknown = is(view.error(), errc::unknown_worker);
           respond(json_response(unknown ? 404 : 503,
                                 {{"status", unknown ? "not_found" : "failed"},
-                                 {"message", describe(view.error())}}));
+                                 {"message", describe(view.error())},
+                                 {"detail", describe(view.error())}}));
           return;
         }
         bridge.tell(role::failure_handler, atoms::recover_atom::value, id);

@@ -55,6 +55,16 @@ public:
   }
 
   virtual detector_status status() const = 0;
+
+  /// Returns the interval the detector needs between checks, in
+  /// milliseconds; the failure handler checks at least this often.
+  virtual std::int64_t check_interval_ms() const = 0;
+
+  /// Returns the reason its verdicts are logged and counted under, such as
+  /// "heartbeat_timeout".
+  virtual std::string verdict_reason() const {
+    return "heartbeat_timeout";
+  }
 };
 
 } // namespace orchestrator

@@ -25,6 +25,8 @@ double phi_of(double silence_ms, double mean_ms, double stddev_ms) {
 
 resilient_detector::resilient_detector(resilient_settings config)
   : config_(config) {
+  config_.check_interval_ms = std::min(config_.check_interval_ms,
+                                       max_check_interval_ms);
   auto require = [](bool valid, const char* what) {
     if (!valid)
       throw std::invalid_argument(what);

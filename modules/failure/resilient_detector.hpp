@@ -11,9 +11,10 @@ namespace orchestrator {
 struct resilient_settings {
   /// Silence after which a worker is dead whatever its phi: HEARTBEAT_TIMEOUT.
   std::int64_t heartbeat_timeout_ms = 300'000;
-  /// Interval of the checks; a gap of more than twice this between two
-  /// checks means the orchestrator itself stalled.
-  std::int64_t check_interval_ms = 30'000;
+  /// Interval of the checks, at most max_check_interval_ms; a gap of more
+  /// than twice this between two checks means the orchestrator itself
+  /// stalled.
+  std::int64_t check_interval_ms = 250;
   /// Phi at which a suspect worker is declared dead (Akka's default is 8).
   double phi_threshold = 8;
   /// Phi at which a worker turns suspect.
@@ -78,6 +79,19 @@ public:
   bool lift_freeze() override;
 
   detector_status status() const override;
+
+  std::int64_t check_interval_ms() const override {
+    return config_.check_interval_ms;
+  }
+
+  std::string verdict_reason() const override {
+    return "phi_accrual";
+  }
+
+  /// Longest check interval: phi detects a silent worker within seconds,
+  /// so checks every HEARTBEAT_CHECK_INTERVAL (30 s by default) would
+  /// delay every verdict.
+  static constexpr std::int64_t max_check_interval_ms = 250;
 
 private:
   resilient_settings config_;

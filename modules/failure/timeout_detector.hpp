@@ -8,7 +8,10 @@ namespace orchestrator {
 /// timeout (HEARTBEAT_TIMEOUT).
 class timeout_detector final : public failure_detector {
 public:
-  explicit timeout_detector(std::int64_t timeout_ms) : timeout_ms_(timeout_ms) {
+  /// `check_interval_ms` is HEARTBEAT_CHECK_INTERVAL.
+  explicit timeout_detector(std::int64_t timeout_ms,
+                            std::int64_t check_interval_ms = 30'000)
+    : timeout_ms_(timeout_ms), check_interval_ms_(check_interval_ms) {
   }
 
   std::string name() const override {
@@ -20,8 +23,13 @@ public:
 
   detector_status status() const override;
 
+  std::int64_t check_interval_ms() const override {
+    return check_interval_ms_;
+  }
+
 private:
   std::int64_t timeout_ms_;
+  std::int64_t check_interval_ms_;
   detector_status status_;
 };
 

@@ -72,6 +72,28 @@ BOOST_AUTO_TEST_CASE(balancer_settings_follow_contract_names) {
   BOOST_TEST(result.values.handoff_timeout.count() == 9000);
 }
 
+BOOST_AUTO_TEST_CASE(failure_settings_follow_contract_names) {
+  env_guard threshold{"CIRCUIT_BREAKER_THRESHOLD", "7"};
+  env_guard timeout{"CIRCUIT_BREAKER_TIMEOUT", "12"};
+  env_guard retries{"MAX_RETRY_ATTEMPTS", "2"};
+  env_guard exponential{"EXPONENTIAL_BACKOFF", "false"};
+  auto result = parse({"--phi-threshold", "10", "--acceptable-heartbeat-pause", "1.5",
+                       "--quarantine-base", "20", "--quarantine-max", "5"});
+  BOOST_REQUIRE_MESSAGE(!result.exit_now, result.output);
+  const auto& s = result.values;
+  BOOST_TEST(s.store_breaker.failure_threshold == 7u);
+  BOOST_TEST(s.store_breaker.open_ms == 12'000);
+  BOOST_TEST(s.max_retry_attempts == 2u);
+  BOOST_TEST(!s.retry_backoff.exponential);
+  BOOST_TEST(s.phi_threshold == 10.0);
+  BOOST_TEST(s.acceptable_pause.count() == 1500);
+  // A maximum below the base is raised to it.
+  BOOST_TEST(s.quarantine_base.count() == 20'000);
+  BOOST_TEST(s.quarantine_max.count() == 20'000);
+  BOOST_TEST(parse({"--phi-threshold", "0.5"}).exit_now);
+  BOOST_TEST(parse({"--max-suspect-fraction", "2"}).exit_now);
+}
+
 BOOST_AUTO_TEST_CASE(bad_score_weights_are_rejected) {
   for (const char* bad : {"cpu", "speed=1", "cpu=-1", "cpu=x",
                           "cpu=0,memory=0,load=0"}) {

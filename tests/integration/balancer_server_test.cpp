@@ -238,6 +238,13 @@ BOOST_AUTO_TEST_CASE(drain_moves_only_the_drained_workers_streams) {
   }
   c.beat_all();
   auto before = c.holder;
+  // in_sync compares the listed streams with the worker's set.
+  auto& w0 = c.find("w0");
+  auto listed = c.client->post("/heartbeat", w0.heartbeat_body()).json();
+  BOOST_TEST(listed["in_sync"] == true);
+  auto wrong = w0.heartbeat_body();
+  wrong["stream_ids"][0] = 9999;
+  BOOST_TEST(c.client->post("/heartbeat", wrong).json()["in_sync"] == false);
 
   auto drained = c.client->request("POST", "/instances/w2/drain");
   BOOST_REQUIRE_EQUAL(drained.status, 200u);

@@ -3,9 +3,9 @@
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/server_process.hpp"
+#include "tests/support/sqlite_exec.hpp"
 #include "tests/support/temp_dir.hpp"
 
-#include <sqlite3.h>
 
 #include <csignal>
 #include <cstdio>
@@ -311,12 +311,8 @@ BOOST_AUTO_TEST_CASE(store_failure_returns_503_and_recovers) {
   // A trigger makes every new assignment fail inside the real database, as
   // a full disk would.
   auto exec = [&](const char* sql) {
-    sqlite3* db = nullptr;
-    BOOST_REQUIRE(sqlite3_open(dir.file("data/orchestrator.db").c_str(), &db) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    BOOST_REQUIRE_MESSAGE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK,
-                          sqlite3_errmsg(db));
-    sqlite3_close(db);
+    auto error = exec_sql(dir.file("data/orchestrator.db"), sql);
+    BOOST_REQUIRE_MESSAGE(error.empty(), error);
   };
   exec("CREATE TRIGGER disk_full BEFORE INSERT ON orchestrator_stream_assignments "
        "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");

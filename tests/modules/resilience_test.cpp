@@ -246,6 +246,16 @@ BOOST_AUTO_TEST_CASE(flapping_worker_gets_growing_quarantine) {
   BOOST_TEST(detector.record_death("w", 961'000) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(checks_run_at_least_every_quarter_second) {
+  auto config = fast_checks();
+  config.check_interval_ms = 30'000;
+  resilient_detector detector{config};
+  BOOST_TEST(detector.check_interval_ms() == 250);
+  BOOST_TEST(detector.verdict_reason() == "phi_accrual");
+  config.check_interval_ms = 50;
+  BOOST_TEST(resilient_detector{config}.check_interval_ms() == 50);
+}
+
 BOOST_AUTO_TEST_CASE(invalid_settings_are_rejected) {
   auto bad_phi = fast_checks();
   bad_phi.phi_suspect = 10;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@ server_process::server_process(std::vector<std::string> args,
   auto offset = ::lseek(fd, 0, SEEK_END);
   pid_ = ::fork();
   if (pid_ == 0) {
+    // A test or benchmark that dies (an abort, a crash) must not leave its
+    // server running.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
     ::execv(argv[0], argv.data());
