@@ -26,8 +26,13 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
     .count();
 }
 
-/// Gathers what a plan needs: the coordinator's balance state, then the
-/// workers' latest metrics. Missing metrics only make the plan plainer.
+void add_metrics(balancer_self* self, const caf::actor& metrics,
+                 std::int64_t since, caf::timespan timeout,
+                 std::shared_ptr<balance_input> shared, input_callback done);
+
+/// Gathers what a plan needs: the coordinator's balance state, the failure
+/// detector's suspects, then the workers' latest metrics. Missing metrics
+/// only make the plan plainer.
 void gather(balancer_self* self, input_callback done) {
   auto& st = self->state;
   const auto& coordinator = st.handles.get(role::coordinator);
@@ -43,15 +48,47 @@ void gather(balancer_self* self, input_callback done) {
         for (auto& load : input.workers)
           load.suspect = load.heartbeat_age_ms > st.config.suspect_after.count();
         input.converging = st.converging;
-        const auto& metrics = st.handles.get(role::metrics);
-        if (!metrics) {
-          done(std::move(input));
+        auto shared = std::make_shared<balance_input>(std::move(input));
+        // The failure detector's suspects count too; without an answer,
+        // the silence rule above stands alone.
+        auto with_metrics = [self, shared, timeout, done] {
+          const auto& metrics = self->state.handles.get(role::metrics);
+          if (!metrics) {
+            done(std::move(*shared));
+            return;
+          }
+          auto since = now_instant().wall_ms - metrics_max_age_ms;
+          add_metrics(self, metrics, since, timeout, shared, done);
+        };
+        const auto& detector = st.handles.get(role::failure_handler);
+        if (!detector) {
+          with_metrics();
           return;
         }
-        auto since = now_instant().wall_ms - metrics_max_age_ms;
-        auto shared = std::make_shared<balance_input>(std::move(input));
-        self->request(metrics, timeout, caf::get_atom::value,
-                      atoms::latest_atom::value, since)
+        self->request(detector, timeout, caf::get_atom::value,
+                      atoms::resilience_atom::value)
+          .then(
+            [shared, with_metrics](detector_status& status) {
+              std::unordered_map<std::string, bool> suspect;
+              for (const auto& w : status.workers)
+                suspect[w.server_id] = w.state == "suspect";
+              for (auto& load : shared->workers)
+                if (auto i = suspect.find(load.server_id);
+                    i != suspect.end() && i->second)
+                  load.suspect = true;
+              with_metrics();
+            },
+            [with_metrics](caf::error&) { with_metrics(); });
+      },
+      [done](caf::error& err) { done(err); });
+}
+
+/// Adds each worker's latest metrics sample to `shared`, then calls `done`.
+void add_metrics(balancer_self* self, const caf::actor& metrics,
+                 std::int64_t since, caf::timespan timeout,
+                 std::shared_ptr<balance_input> shared, input_callback done) {
+  self->request(metrics, timeout, caf::get_atom::value,
+                atoms::latest_atom::value, since)
           .then(
             [shared, done](std::vector<worker_sample>& samples) {
               std::unordered_map<std::string, const metrics_sample*> latest;
@@ -70,8 +107,6 @@ void gather(balancer_self* self, input_callback done) {
               done(std::move(*shared));
             },
             [shared, done](caf::error&) { done(std::move(*shared)); });
-      },
-      [done](caf::error& err) { done(err); });
 }
 
 void record(balancer_self* self, rebalance_report& report) {

@@ -107,6 +107,39 @@ std::optional<double> query_number(const routed_request& request,
   return value;
 }
 
+/// Reads an integer query parameter like query_number, rejecting values
+/// with a fraction, such as limit=1.5.
+std::optional<std::int64_t> query_integer(const routed_request& request,
+                                          const std::string& key,
+                                          std::int64_t fallback,
+                                          std::int64_t min, std::int64_t max,
+                                          const responder& respond) {
+  auto text = request.query_value(key);
+  if (text) {
+    std::size_t used = 0;
+    bool integral = false;
+    try {
+      std::stoll(*text, &used);
+      integral = used == text->size();
+    } catch (const std::exception&) {
+      // Not an integer: reported below.
+    }
+    if (!integral) {
+      respond(json_response(
+        422, validation_body({field_error{{"query", key},
+                                          "value is not a valid integer",
+                                          "type_error.integer"}})));
+      return std::nullopt;
+    }
+  }
+  auto value = query_number(request, key, static_cast<double>(fallback),
+                            static_cast<double>(min), static_cast<double>(max),
+                            respond);
+  if (!value)
+    return std::nullopt;
+  return static_cast<std::int64_t>(*value);
+}
+
 /// Validates a path parameter that names a worker.
 bool check_server_id(const std::string& id, const responder& respond) {
   if (valid_server_id(id))
@@ -1207,9 +1240,9 @@ void api::add_admin_routes() {
   });
 
   router_.add("GET", "/rebalance/history", [this](routed_request request, responder respond) {
-    auto limit = query_number(request, "limit", 50, 1,
-                              static_cast<double>(max_rebalance_history),
-                              respond);
+    auto limit = query_integer(request, "limit", 50, 1,
+                               static_cast<std::int64_t>(max_rebalance_history),
+                               respond);
     if (!limit)
       return;
     bridge_.ask<std::vector<rebalance_report>>(
@@ -1324,10 +1357,10 @@ void api::add_catalog_routes() {
   });
 
   router_.add("GET", "/streams", [this](routed_request request, responder respond) {
-    auto limit = query_number(request, "limit", 1000, 1, 10000, respond);
+    auto limit = query_integer(request, "limit", 1000, 1, 10000, respond);
     if (!limit)
       return;
-    auto offset = query_number(request, "offset", 0, 0, 1e12, respond);
+    auto offset = query_integer(request, "offset", 0, 0, 1'000'000'000'000, respond);
     if (!offset)
       return;
     auto first = static_cast<std::uint64_t>(*offset);

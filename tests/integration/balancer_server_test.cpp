@@ -301,6 +301,9 @@ BOOST_AUTO_TEST_CASE(plan_check_and_manual_rounds_answer_as_documented) {
   if (c.client->get("/status").json()["streams"]["handoffs"] != 0)
     BOOST_TEST(second["status"] == "deferred");
   BOOST_TEST(c.client->get("/rebalance/history?limit=0").status == 422u);
+  auto fraction = c.client->get("/rebalance/history?limit=1.5");
+  BOOST_TEST(fraction.status == 422u);
+  BOOST_TEST(fraction.json()["detail"][0]["type"] == "type_error.integer");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
