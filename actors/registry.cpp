@@ -806,10 +806,9 @@ std::vector<worker_view> registry::list_workers(instant now) const {
   std::vector<worker_view> result;
   result.reserve(workers_.size());
   for (const auto& [id, w] : workers_) {
+    // Owned sets can be large; handoffs are few, and listings show them.
     result.push_back(view_of(w, now));
     result.back().owned.clear();
-    result.back().revoking.clear();
-    result.back().incoming.clear();
   }
   // Newest registration first, as the Python server listed them.
   std::sort(result.begin(), result.end(), [](const auto& a, const auto& b) {

@@ -708,17 +708,26 @@ void api::add_listing_routes() {
             respond,
             [rows = std::move(*rows)](std::vector<worker_view>& views) {
               std::map<std::string, const worker_view*> by_id;
-              for (const auto& view : views)
+              // A stream in handoff stays its owner's until the owner lets
+              // go; the row names the worker it goes to.
+              std::map<std::int64_t, std::string> handoff_to;
+              for (const auto& view : views) {
                 by_id[view.row.server_id] = &view;
+                for (auto stream_id : view.incoming)
+                  handoff_to[stream_id] = view.row.server_id;
+              }
               auto list = json::array();
               for (const auto& row : rows) {
                 auto owner = by_id.find(row.server_id);
                 bool known = owner != by_id.end();
+                auto receiver = handoff_to.find(row.stream_id);
+                bool moving = receiver != handoff_to.end();
                 list.push_back(
                   {{"stream_id", row.stream_id},
                    {"server_id", row.server_id},
                    {"assigned_at", iso_time(row.assigned_at_ms)},
-                   {"status", "active"},
+                   {"status", moving ? "revoking" : "active"},
+                   {"handoff_to", moving ? json(receiver->second) : json(nullptr)},
                    {"epoch", row.epoch},
                    {"ip", known ? json(owner->second->row.ip) : json(nullptr)},
                    {"port", known ? json(owner->second->row.port) : json(nullptr)}});

@@ -296,6 +296,17 @@ BOOST_AUTO_TEST_CASE(plan_check_and_manual_rounds_answer_as_documented) {
   BOOST_TEST(body["method"] == "smart_balancer");
   BOOST_TEST(body["reason"] == "manual");
   BOOST_TEST(body["migrations"].size() <= 4u);
+  // The listing marks each stream in handoff with its receiver.
+  auto moving = body["migrations"];
+  auto table = c.client->get("/streams/assignments").json()["assignments"];
+  std::size_t revoking = 0;
+  for (const auto& row : table)
+    if (row["status"] == "revoking") {
+      ++revoking;
+      BOOST_TEST(row["server_id"] == "a");
+      BOOST_TEST(row["handoff_to"] == "b");
+    }
+  BOOST_TEST(revoking == moving.size());
   // Handoffs in flight: a second round waits for them.
   auto second = c.client->request("POST", "/rebalance/smart").json();
   if (c.client->get("/status").json()["streams"]["handoffs"] != 0)
