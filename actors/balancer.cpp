@@ -109,9 +109,55 @@ void add_metrics(balancer_self* self, const caf::actor& metrics,
             [shared, done](caf::error&) { done(std::move(*shared)); });
 }
 
+/// Reads the stored history once at start, so statistics and history
+/// survive restarts. Rounds recorded meanwhile are kept after it.
+void load_history(balancer_self* self) {
+  auto& st = self->state;
+  const auto& store = st.handles.get(role::store);
+  if (st.history_loaded || !store)
+    return;
+  self->request(store, st.config.request_timeout, caf::get_atom::value,
+                atoms::history_atom::value,
+                static_cast<std::uint64_t>(max_rebalance_history))
+    .then(
+      [self](rebalance_history& stored) {
+        auto& st = self->state;
+        if (st.history_loaded)
+          return;
+        st.history_loaded = true;
+        auto& totals = st.totals;
+        totals.total += stored.totals.total;
+        totals.successful += stored.totals.successful;
+        totals.streams_moved += stored.totals.streams_moved;
+        totals.total_duration_ms += stored.totals.total_duration_ms;
+        for (const auto& [reason, moved] : stored.totals.moved_by_reason)
+          totals.moved_by_reason[reason] += moved;
+        if (totals.last.empty())
+          totals.last = stored.totals.last;
+        for (const auto& report : stored.recent) {
+          st.history.push_front(report);
+          st.next_id = std::max(st.next_id, report.id + 1);
+        }
+        while (st.history.size() > max_rebalance_history)
+          st.history.pop_front();
+      },
+      [](caf::error& err) {
+        logger("actors")->warn("rebalance-history-load-failed error=\"{}\"",
+                               describe(err));
+      });
+}
+
 void record(balancer_self* self, rebalance_report& report) {
   auto& st = self->state;
   report.id = st.next_id++;
+  if (const auto& store = st.handles.get(role::store))
+    self->request(store, st.config.request_timeout, atoms::record_atom::value,
+                  report)
+      .then([](caf::ok_atom) {},
+            [](caf::error& err) {
+              logger("actors")->warn("rebalance-record-failed error=\"{}\"",
+                                     describe(err));
+            });
   auto& totals = st.totals;
   ++totals.total;
   if (report.status == "completed")
@@ -247,6 +293,7 @@ caf::behavior balancer_actor(balancer_self* self, settings config,
   if (self->state.config.rebalance_interval.count() > 0)
     self->delayed_send(self, self->state.config.rebalance_interval,
                        caf::tick_atom::value);
+  load_history(self);
   return {
     [self](atoms::rebalance_atom, std::string& reason,
            bool basic) -> caf::result<rebalance_report> {
@@ -286,6 +333,8 @@ caf::behavior balancer_actor(balancer_self* self, settings config,
     },
     [self](caf::update_atom, role r, caf::actor handle) {
       self->state.handles.set(r, std::move(handle));
+      if (r == role::store)
+        load_history(self);
     },
     [self](caf::update_atom, std::shared_ptr<balancer> policy) {
       logger("actors")->info("balancer-policy-changed from={} to={}",

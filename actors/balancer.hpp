@@ -28,6 +28,8 @@ struct balancer_state {
   std::deque<rebalance_report> history;
   rebalance_stats totals;
   std::uint64_t next_id = 1;
+  /// True once the stored history was read.
+  bool history_loaded = false;
   /// The reason the last automatic round moved nothing, to log changes only.
   std::string last_deferral;
   static inline const char* name = "balancer";
@@ -39,8 +41,9 @@ using balancer_self = caf::stateful_actor<balancer_state>;
 /// coordinator and the workers' latest metrics from the metrics actor, and
 /// lets its policy plan. It sends the moves back to the coordinator, which
 /// starts a handoff for each move that is still valid. Rounds run on request and
-/// every rebalance_interval, and every round that moves a stream or that an
-/// operator asked for is kept in a bounded history.
+/// every rebalance_interval. Every round that moves a stream or that an
+/// operator asked for is appended to the store's history, whose newest
+/// rounds and totals the actor reads at start and keeps in memory.
 ///
 /// Protocol:
 /// - (rebalance_atom, std::string reason, bool basic) -> rebalance_report;

@@ -28,6 +28,19 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                                describe(snapshot.error()));
       return snapshot;
     },
+    [self](atoms::record_atom,
+           const rebalance_report& report) -> caf::result<caf::ok_atom> {
+      if (auto err = self->state.backend->append_rebalance(report)) {
+        logger("store")->warn("rebalance-record-failed id={} error=\"{}\"",
+                              report.id, describe(err));
+        return err;
+      }
+      return caf::ok_atom::value;
+    },
+    [self](caf::get_atom, atoms::history_atom,
+           std::uint64_t limit) -> caf::result<rebalance_history> {
+      return self->state.backend->load_rebalances(static_cast<std::size_t>(limit));
+    },
     [self](atoms::commit_atom,
            const std::vector<change>& changes) -> caf::result<caf::ok_atom> {
       if (auto err = self->state.backend->commit(changes)) {

@@ -24,6 +24,8 @@ struct store_state {
 /// - (load_atom) -> store_snapshot
 /// - (commit_atom, std::vector<change>) -> ok_atom, after the transaction
 ///   is durable; an error means nothing of it was written.
+/// - (record_atom, rebalance_report) -> ok_atom: appends to the history
+/// - (get_atom, history_atom, std::uint64_t limit) -> rebalance_history
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           store_factory factory);
 

@@ -632,6 +632,18 @@ typename Inspector::result_type inspect(Inspector& f, rebalance_stats& x) {
            x.streams_moved, x.total_duration_ms, x.last, x.moved_by_reason);
 }
 
+/// The stored rebalance history: totals over every round and the newest
+/// rounds, newest first.
+struct rebalance_history {
+  rebalance_stats totals;
+  std::vector<rebalance_report> recent;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rebalance_history& x) {
+  return f(caf::meta::type_name("rebalance_history"), x.totals, x.recent);
+}
+
 /// Host or worker system metrics, one sample.
 struct metrics_sample {
   double cpu_percent = 0;

@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <set>
@@ -41,6 +42,19 @@ CREATE TABLE IF NOT EXISTS streams (
 CREATE TABLE IF NOT EXISTS orchestrator_meta (
   key   TEXT PRIMARY KEY,
   value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orchestrator_rebalance_history (
+  id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  rebalance_type     TEXT NOT NULL,
+  reason             TEXT NOT NULL,
+  status             TEXT NOT NULL,
+  message            TEXT NOT NULL DEFAULT '',
+  streams_moved      INTEGER NOT NULL,
+  instances_affected INTEGER NOT NULL,
+  execution_time_ms  REAL NOT NULL,
+  remaining_moves    INTEGER NOT NULL DEFAULT 0,
+  executed_at        INTEGER NOT NULL,
+  details            TEXT NOT NULL DEFAULT '{}'
 );
 INSERT OR IGNORE INTO orchestrator_meta (key, value) VALUES ('schema_version', 1);
 INSERT OR IGNORE INTO orchestrator_meta (key, value) VALUES ('epoch', 0);
@@ -331,6 +345,112 @@ caf::error sqlite_store::write(const change& c) {
   if (rc != SQLITE_DONE)
     return failure("writing a change");
   return caf::none;
+}
+
+caf::error sqlite_store::append_rebalance(const rebalance_report& report) {
+  // The moves and affected workers are kept as JSON, as they vary in
+  // number.
+  auto moves = nlohmann::json::array();
+  for (const auto& m : report.moves)
+    moves.push_back({{"stream_id", m.stream_id}, {"from", m.from}, {"to", m.to},
+                     {"epoch", m.epoch}});
+  auto details = nlohmann::json{{"moves", moves},
+                                {"workers_affected", report.workers_affected}}
+                   .dump();
+  statement_guard guard;
+  const char* sql = "INSERT INTO orchestrator_rebalance_history (rebalance_type, "
+                    "reason, status, message, streams_moved, instances_affected, "
+                    "execution_time_ms, remaining_moves, executed_at, details) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+  if (sqlite3_prepare_v2(db_, sql, -1, &guard.stmt, nullptr) != SQLITE_OK)
+    return failure("preparing the rebalance record");
+  auto* s = guard.stmt;
+  sqlite3_bind_text(s, 1, report.method.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, report.reason.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, report.status.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, report.message.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(report.moved));
+  sqlite3_bind_int64(s, 6, static_cast<sqlite3_int64>(report.workers_affected.size()));
+  sqlite3_bind_double(s, 7, report.duration_ms);
+  sqlite3_bind_int64(s, 8, static_cast<sqlite3_int64>(report.remaining));
+  sqlite3_bind_int64(s, 9, report.started_at_ms);
+  sqlite3_bind_text(s, 10, details.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(s) != SQLITE_DONE)
+    return failure("writing the rebalance record");
+  return caf::none;
+}
+
+caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit) {
+  rebalance_history result;
+  auto read = [this](const char* sql, auto&& on_row) -> caf::error {
+    statement_guard guard;
+    if (sqlite3_prepare_v2(db_, sql, -1, &guard.stmt, nullptr) != SQLITE_OK)
+      return failure("preparing a history query");
+    int rc;
+    while ((rc = sqlite3_step(guard.stmt)) == SQLITE_ROW)
+      on_row(guard.stmt);
+    if (rc != SQLITE_DONE)
+      return failure("reading the rebalance history");
+    return caf::none;
+  };
+  auto& totals = result.totals;
+  auto err = read("SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), "
+                  "COALESCE(SUM(streams_moved), 0), "
+                  "COALESCE(SUM(execution_time_ms), 0) "
+                  "FROM orchestrator_rebalance_history",
+                  [&](sqlite3_stmt* s) {
+                    totals.total = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+                    totals.successful
+                      = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+                    totals.streams_moved
+                      = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+                    totals.total_duration_ms = sqlite3_column_double(s, 3);
+                  });
+  if (err)
+    return err;
+  err = read("SELECT reason, SUM(streams_moved) FROM "
+             "orchestrator_rebalance_history GROUP BY reason",
+             [&](sqlite3_stmt* s) {
+               totals.moved_by_reason[text_column(s, 0)]
+                 = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+             });
+  if (err)
+    return err;
+  auto query = "SELECT id, rebalance_type, reason, status, message, "
+               "streams_moved, execution_time_ms, remaining_moves, executed_at, "
+               "details FROM orchestrator_rebalance_history ORDER BY id DESC "
+               "LIMIT "
+               + std::to_string(limit);
+  err = read(query.c_str(), [&](sqlite3_stmt* s) {
+    rebalance_report report;
+    report.id = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+    report.method = text_column(s, 1);
+    report.reason = text_column(s, 2);
+    report.status = text_column(s, 3);
+    report.message = text_column(s, 4);
+    report.moved = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
+    report.planned = report.moved;
+    report.duration_ms = sqlite3_column_double(s, 6);
+    report.remaining = static_cast<std::uint64_t>(sqlite3_column_int64(s, 7));
+    report.started_at_ms = sqlite3_column_int64(s, 8);
+    auto details = nlohmann::json::parse(text_column(s, 9), nullptr, false);
+    if (details.is_object()) {
+      for (const auto& m : details.value("moves", nlohmann::json::array()))
+        report.moves.push_back(stream_move{m.value("stream_id", std::int64_t{0}),
+                                           m.value("from", std::string{}),
+                                           m.value("to", std::string{}),
+                                           m.value("epoch", std::uint64_t{0})});
+      for (const auto& w : details.value("workers_affected", nlohmann::json::array()))
+        if (w.is_string())
+          report.workers_affected.push_back(w.get<std::string>());
+    }
+    result.recent.push_back(std::move(report));
+  });
+  if (err)
+    return err;
+  if (!result.recent.empty())
+    totals.last = {result.recent.front()};
+  return result;
 }
 
 caf::error sqlite_store::commit(const std::vector<change>& changes) {

@@ -26,6 +26,8 @@ public:
   std::string describe() const override;
   caf::expected<store_snapshot> load() override;
   caf::error commit(const std::vector<change>& changes) override;
+  caf::error append_rebalance(const rebalance_report& report) override;
+  caf::expected<rebalance_history> load_rebalances(std::size_t limit) override;
 
 private:
   struct statements;

@@ -24,6 +24,20 @@ public:
 
   /// Writes `changes` in order as one transaction: all of them or none.
   virtual caf::error commit(const std::vector<change>& changes) = 0;
+
+  /// Appends one recorded rebalance round. A store without a history
+  /// keeps none.
+  virtual caf::error append_rebalance(const rebalance_report& report) {
+    (void) report;
+    return caf::none;
+  }
+
+  /// Returns the totals over every recorded round and the newest `limit`
+  /// rounds, newest first.
+  virtual caf::expected<rebalance_history> load_rebalances(std::size_t limit) {
+    (void) limit;
+    return rebalance_history{};
+  }
 };
 
 } // namespace orchestrator

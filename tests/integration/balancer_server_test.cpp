@@ -10,6 +10,7 @@
 #include "tests/support/temp_dir.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -59,8 +60,7 @@ struct cluster {
     std::filesystem::create_directories(modules);
     std::filesystem::copy_file(std::string{MODULES_BUILD_DIR} + "/smart_balancer.so",
                                modules + "/smart_balancer.so");
-    server = std::make_unique<server_process>(
-      std::vector<std::string>{"--data-dir", dir.file("data"), "--modules-dir", modules,
+    args = std::vector<std::string>{"--data-dir", dir.file("data"), "--modules-dir", modules,
                                "--modules", "smart_balancer",
                                "--rebalance-interval", "0.3",
                                "--rebalance-cooldown", "0.5",
@@ -68,9 +68,20 @@ struct cluster {
                                "--max-migration-fraction", "0.1",
                                "--handoff-timeout", "3",
                                "--heartbeat-timeout", "60",
-                               "--suspect-after", "20"},
-      dir.file("server.log"));
+                               "--suspect-after", "20"};
+    start();
+  }
+
+  std::vector<std::string> args;
+
+  void start() {
+    server = std::make_unique<server_process>(args, dir.file("server.log"));
     client = std::make_unique<http_client>("127.0.0.1", server->port());
+  }
+
+  void restart() {
+    server->stop(SIGTERM);
+    start();
   }
 
   void add_streams(int count) {
@@ -315,6 +326,18 @@ BOOST_AUTO_TEST_CASE(plan_check_and_manual_rounds_answer_as_documented) {
   auto fraction = c.client->get("/rebalance/history?limit=1.5");
   BOOST_TEST(fraction.status == 422u);
   BOOST_TEST(fraction.json()["detail"][0]["type"] == "type_error.integer");
+
+  // The history and its totals survive a restart.
+  auto stats = c.client->get("/rebalance/stats").json()["statistics"];
+  auto history = c.client->get("/rebalance/history").json();
+  c.restart();
+  BOOST_REQUIRE(c.run_until([&] {
+    return c.client->get("/rebalance/stats").json()["statistics"]["total_rebalances"]
+           == stats["total_rebalances"];
+  }, 5s));
+  auto after = c.client->get("/rebalance/history").json();
+  BOOST_TEST(after["count"] == history["count"]);
+  BOOST_TEST(after["rebalances"][0]["migrations"] == history["rebalances"][0]["migrations"]);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -120,6 +120,48 @@ BOOST_AUTO_TEST_CASE(failed_commit_writes_nothing) {
   BOOST_TEST(snapshot->workers.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(rebalance_history_survives_reopen) {
+  testing::temp_dir dir;
+  auto path = dir.file("state.db");
+  {
+    auto store = sqlite_store::open(path);
+    BOOST_REQUIRE(store);
+    for (std::uint64_t k = 1; k <= 3; ++k) {
+      rebalance_report report;
+      report.method = "smart_balancer";
+      report.reason = k == 3 ? "manual" : "new_instance";
+      report.status = k == 2 ? "deferred" : "completed";
+      report.moved = k == 2 ? 0 : k;
+      report.moves.assign(report.moved, stream_move{7, "a", "b", 42});
+      report.workers_affected = {"a", "b"};
+      report.duration_ms = 1.5;
+      report.started_at_ms = 1000 * static_cast<std::int64_t>(k);
+      BOOST_REQUIRE(!(*store)->append_rebalance(report));
+    }
+  }
+  auto store = sqlite_store::open(path);
+  BOOST_REQUIRE(store);
+  auto history = (*store)->load_rebalances(2);
+  BOOST_REQUIRE(history);
+  BOOST_TEST(history->totals.total == 3u);
+  BOOST_TEST(history->totals.successful == 2u);
+  BOOST_TEST(history->totals.streams_moved == 4u);
+  BOOST_TEST(history->totals.total_duration_ms == 4.5);
+  BOOST_TEST(history->totals.moved_by_reason["new_instance"] == 1u);
+  BOOST_TEST(history->totals.moved_by_reason["manual"] == 3u);
+  BOOST_REQUIRE_EQUAL(history->recent.size(), 2u);
+  const auto& newest = history->recent[0];
+  BOOST_TEST(newest.reason == "manual");
+  BOOST_TEST(newest.started_at_ms == 3000);
+  BOOST_REQUIRE_EQUAL(newest.moves.size(), 3u);
+  BOOST_TEST(newest.moves[0].to == "b");
+  BOOST_TEST(newest.moves[0].epoch == 42u);
+  BOOST_TEST(newest.workers_affected.size() == 2u);
+  BOOST_TEST(history->recent[1].status == "deferred");
+  BOOST_REQUIRE_EQUAL(history->totals.last.size(), 1u);
+  BOOST_TEST(history->totals.last[0].id == newest.id);
+}
+
 BOOST_AUTO_TEST_CASE(open_fails_clearly_for_bad_path) {
   auto store = sqlite_store::open("/nonexistent-dir/x/state.db");
   BOOST_REQUIRE(!store);
