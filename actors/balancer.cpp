@@ -49,8 +49,8 @@ void gather(balancer_self* self, input_callback done) {
           load.suspect = load.heartbeat_age_ms > st.config.suspect_after.count();
         input.converging = st.converging;
         auto shared = std::make_shared<balance_input>(std::move(input));
-        // The failure detector's suspects count too; without an answer,
-        // the silence rule above stands alone.
+        // The failure detector's suspects count too; without its reply,
+        // only the silence rule above applies.
         auto with_metrics = [self, shared, timeout, done] {
           const auto& metrics = self->state.handles.get(role::metrics);
           if (!metrics) {

@@ -357,6 +357,7 @@ caf::error sqlite_store::append_rebalance(const rebalance_report& report) {
   auto details = nlohmann::json{{"moves", moves},
                                 {"workers_affected", report.workers_affected}}
                    .dump();
+
   statement_guard guard;
   const char* sql = "INSERT INTO orchestrator_rebalance_history (rebalance_type, "
                     "reason, status, message, streams_moved, instances_affected, "
@@ -375,6 +376,7 @@ caf::error sqlite_store::append_rebalance(const rebalance_report& report) {
   sqlite3_bind_int64(s, 8, static_cast<sqlite3_int64>(report.remaining));
   sqlite3_bind_int64(s, 9, report.started_at_ms);
   sqlite3_bind_text(s, 10, details.c_str(), -1, SQLITE_TRANSIENT);
+
   if (sqlite3_step(s) != SQLITE_DONE)
     return failure("writing the rebalance record");
   return caf::none;
@@ -393,6 +395,7 @@ caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit
       return failure("reading the rebalance history");
     return caf::none;
   };
+
   auto& totals = result.totals;
   auto err = read("SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0), "
                   "COALESCE(SUM(streams_moved), 0), "
@@ -408,6 +411,7 @@ caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit
                   });
   if (err)
     return err;
+
   err = read("SELECT reason, SUM(streams_moved) FROM "
              "orchestrator_rebalance_history GROUP BY reason",
              [&](sqlite3_stmt* s) {
@@ -416,6 +420,8 @@ caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit
              });
   if (err)
     return err;
+
+  // The newest rounds, with their moves.
   auto query = "SELECT id, rebalance_type, reason, status, message, "
                "streams_moved, execution_time_ms, remaining_moves, executed_at, "
                "details FROM orchestrator_rebalance_history ORDER BY id DESC "
@@ -448,6 +454,7 @@ caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit
   });
   if (err)
     return err;
+
   if (!result.recent.empty())
     totals.last = {result.recent.front()};
   return result;

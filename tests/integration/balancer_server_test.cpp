@@ -2,8 +2,9 @@
 #include <boost/test/unit_test.hpp>
 
 // The smart balancer in the real server over loopback: simulated workers
-// that capture exactly what their replies say, a cluster that grows, drains
-// and loses its module, and the rule that no stream is ever captured twice.
+// that capture exactly the streams their replies list, a cluster that
+// grows, drains and loses its module, and the rule that no stream is ever
+// captured twice.
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/server_process.hpp"
@@ -22,8 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A worker that captures the streams its latest reply lists and tells the
-/// server what it captures in every heartbeat.
+/// A worker that captures the streams its latest reply lists and sends the
+/// list of what it captures in every heartbeat.
 struct sim_worker {
   std::string id;
   /// Stream id to the epoch it was captured under.
