@@ -192,7 +192,7 @@ void registry::cancel_handoff(std::int64_t stream_id, stream_entry& entry) {
     i->second.outgoing.erase(stream_id);
   entry.handoff_to.clear();
   entry.handoff_deadline_ms = 0;
-  --handoffs_;
+  handoff_streams_.erase(stream_id);
 }
 
 void registry::complete_handoff(std::int64_t stream_id) {
@@ -233,7 +233,7 @@ std::size_t registry::load(const store_snapshot& snapshot, instant now) {
   waiting_.clear();
   journal_ = journal{};
   epoch_ = snapshot.epoch;
-  handoffs_ = 0;
+  handoff_streams_.clear();
   last_change_.clear();
 
   for (const auto& row : snapshot.workers) {
@@ -588,8 +588,8 @@ std::vector<std::string> registry::place_waiting(instant now) {
   if (waiting_.empty())
     return receivers;
 
-  // Waiting streams go where the fair shares say, counting them as held by
-  // a placeholder that nobody may keep: afterwards every worker is at its
+  // Waiting streams go where the fair shares put them, counted as held by
+  // a placeholder that no worker may keep: afterwards every worker is at its
   // target, so the balancer has nothing more to move.
   std::vector<worker*> active;
   for (auto& [id, w] : workers_)
@@ -648,7 +648,7 @@ registry::begin_handoffs(const std::vector<stream_move>& moves, instant now,
     entry.handoff_deadline_ms = now.steady_ms + timeout_ms;
     workers_.at(move.from).outgoing.insert(move.stream_id);
     receiver->incoming.insert(move.stream_id);
-    ++handoffs_;
+    handoff_streams_.insert(move.stream_id);
     if (timeout_ms <= 0)
       complete_handoff(move.stream_id);
     touched.insert(move.from);
@@ -661,11 +661,9 @@ registry::begin_handoffs(const std::vector<stream_move>& moves, instant now,
 
 std::size_t registry::complete_due_handoffs(instant now) {
   now_ = now;
-  if (handoffs_ == 0)
-    return 0;
   std::vector<std::int64_t> due;
-  for (const auto& [id, entry] : streams_)
-    if (!entry.handoff_to.empty() && entry.handoff_deadline_ms <= now.steady_ms)
+  for (auto id : handoff_streams_)
+    if (streams_.at(id).handoff_deadline_ms <= now.steady_ms)
       due.push_back(id);
   for (auto id : due)
     complete_handoff(id);
@@ -673,13 +671,12 @@ std::size_t registry::complete_due_handoffs(instant now) {
 }
 
 std::int64_t registry::next_handoff_deadline() const {
-  if (handoffs_ == 0)
-    return -1;
   std::int64_t next = -1;
-  for (const auto& [id, entry] : streams_)
-    if (!entry.handoff_to.empty()
-        && (next < 0 || entry.handoff_deadline_ms < next))
-      next = entry.handoff_deadline_ms;
+  for (auto id : handoff_streams_) {
+    auto deadline = streams_.at(id).handoff_deadline_ms;
+    if (next < 0 || deadline < next)
+      next = deadline;
+  }
   return next;
 }
 
@@ -884,7 +881,7 @@ cluster_summary registry::summary() const {
   result.streams_total = streams_.size();
   result.streams_assigned = streams_.size() - free_.size() - waiting_.size();
   result.streams_waiting = waiting_.size();
-  result.handoffs = handoffs_;
+  result.handoffs = handoff_streams_.size();
   result.epoch = epoch_;
   return result;
 }
@@ -942,7 +939,7 @@ balance_input registry::balance_state(instant now) const {
   result.last_membership_change = last_change_;
   result.since_membership_change_ms
     = last_change_.empty() ? -1 : now.steady_ms - last_change_steady_ms_;
-  result.handoffs_in_flight = handoffs_;
+  result.handoffs_in_flight = handoff_streams_.size();
   result.waiting = waiting_.size();
   return result;
 }
@@ -1006,7 +1003,7 @@ std::string registry::check_invariants() const {
   }
   if (assigned != owned_total)
     return "assignment count mismatch";
-  if (handoff_total != handoffs_)
+  if (handoff_total != handoff_streams_.size())
     return "handoff count mismatch";
   if (free_.size() + waiting_.size() + assigned != streams_.size())
     return "pool sizes do not add up";

@@ -156,7 +156,7 @@ public:
   /// left for the caller.
   balance_input balance_state(instant now) const;
   std::size_t handoffs_in_flight() const {
-    return handoffs_;
+    return handoff_streams_.size();
   }
   std::uint64_t epoch() const {
     return epoch_;
@@ -244,7 +244,9 @@ private:
   /// placed before any free stream.
   std::set<std::int64_t> waiting_;
   std::uint64_t epoch_ = 0;
-  std::size_t handoffs_ = 0;
+  /// Streams in handoff, so that timeouts are found without scanning every
+  /// stream.
+  std::set<std::int64_t> handoff_streams_;
   /// The last join, death, leave or drain, and when it happened.
   std::string last_change_;
   std::int64_t last_change_steady_ms_ = 0;

@@ -52,7 +52,7 @@ share_result fair_targets(const std::vector<share_input>& workers) {
   }
 
   // Round down, then hand out the remainder. Rounding a worker up saves a
-  // move when it already holds more than its floor, so those come first.
+  // move when it already has more than its floor, so those come first.
   std::uint64_t floors = 0;
   for (auto i : eligible) {
     auto floor = static_cast<std::uint32_t>(

@@ -88,7 +88,7 @@ public:
     return "phi_accrual";
   }
 
-  /// Longest check interval: phi detects a silent worker within seconds,
+  /// Maximum check interval: phi detects a silent worker within seconds,
   /// so checks every HEARTBEAT_CHECK_INTERVAL (30 s by default) would
   /// delay every verdict.
   static constexpr std::int64_t max_check_interval_ms = 250;

@@ -212,7 +212,7 @@ private:
                         affected);
   }
 
-  /// A heartbeat that lists what the worker captures: its replies' set.
+  /// Sends a heartbeat that lists the worker's current set as its stream_ids.
   void do_confirm(const std::string& worker) {
     std::vector<std::int64_t> listed;
     for (const auto& lease : reg_.owned_by(worker))

@@ -200,8 +200,8 @@ BOOST_AUTO_TEST_CASE(pause_survives_kill_is_detected_restart_keeps_all) {
   BOOST_TEST(status["deaths_declared"] == 1);
   BOOST_TEST(status["frozen"] == false);
 
-  // The dead worker is fenced: its heartbeat is rejected and told to drop
-  // what it listed.
+  // The dead worker is fenced: its heartbeat is rejected, and the reply
+  // names the streams it listed as ones to drop.
   auto fenced = c.client->post("/heartbeat", {{"server_id", "w2"}, {"current_streams", 2},
                                               {"stream_ids", {5, 6}}});
   BOOST_TEST(fenced.status == 404u);
