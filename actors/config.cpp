@@ -1,6 +1,7 @@
 #include "actors/config.hpp"
 
 #include "actors/errors.hpp"
+#include "modules/store/postgres_store.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -72,8 +73,65 @@ caf::error parse_score_weights(const std::string& text, score_weights& weights) 
 }
 
 std::string settings::database_path() const {
+  if (store.rfind("sqlite:", 0) == 0)
+    return store.substr(7);
   return data_dir + "/orchestrator.db";
 }
+
+bool settings::uses_postgres() const {
+  return !store.empty() && store.rfind("sqlite:", 0) != 0;
+}
+
+std::string settings::store_description() const {
+  return uses_postgres() ? postgres_store::redact(store)
+                         : "sqlite:" + database_path();
+}
+
+namespace {
+
+/// Quotes a value for a libpq key=value connection string.
+std::string conninfo_value(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\\' || c == '\'')
+      out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+/// Builds a connection string from the Python server's variables, DB_* or
+/// POSTGRES_*, or returns "" when neither names a host or a database.
+std::string store_from_environment() {
+  auto variable = [](const char* name) -> std::string {
+    for (const char* prefix : {"DB_", "POSTGRES_"}) {
+      const char* value = std::getenv((std::string{prefix} + name).c_str());
+      if (value != nullptr && *value != '\0')
+        return value;
+    }
+    return {};
+  };
+  auto host = variable("HOST");
+  auto database = variable("NAME");
+  if (database.empty())
+    database = variable("DB");
+  if (host.empty() && database.empty())
+    return {};
+  std::string result;
+  auto add = [&](const char* key, const std::string& value) {
+    if (!value.empty())
+      result += (result.empty() ? "" : " ") + std::string{key} + "="
+                + conninfo_value(value);
+  };
+  add("host", host.empty() ? std::string{"localhost"} : host);
+  add("port", variable("PORT"));
+  add("dbname", database);
+  add("user", variable("USER"));
+  add("password", variable("PASSWORD"));
+  return result;
+}
+
+} // namespace
 
 std::vector<std::string> settings::describe() const {
   std::vector<std::string> lines;
@@ -81,9 +139,17 @@ std::vector<std::string> settings::describe() const {
     lines.push_back(std::string{key} + "=" + value);
   };
   add("listen", listen_host + ":" + std::to_string(listen_port));
+  add("store", store_description());
+  if (uses_postgres()) {
+    add("catalog_table", catalog_table);
+    add("advertise_url", advertise_url);
+    add("standby_poll", format_seconds(standby_poll));
+    add("takeover_delay", format_seconds(takeover_delay));
+  }
   add("data_dir", data_dir);
   add("catalog", catalog_file.empty() ? "(none)" : catalog_file);
   add("max_streams_per_instance", std::to_string(max_streams_per_instance));
+  add("max_worker_capacity", std::to_string(max_worker_capacity));
   add("heartbeat_timeout", format_seconds(heartbeat_timeout));
   add("heartbeat_check_interval", format_seconds(heartbeat_check_interval));
   add("rebalance_interval", rebalance_interval.count() == 0
@@ -204,6 +270,39 @@ command_line parse_command_line(int argc, char** argv) {
                  "Folder of the SQLite database (created if missing)")
     ->type_name("DIR")
     ->envname("ORCHESTRATOR_DATA_DIR");
+  app.add_option("--store", s.store,
+                 "Where the state lives: sqlite:PATH, or a PostgreSQL "
+                 "connection string such as postgresql://USER@HOST:5432/DB. "
+                 "Default: DB_HOST, DB_PORT, DB_NAME, DB_USER and DB_PASSWORD "
+                 "(or POSTGRES_*) when set, else orchestrator.db in "
+                 "--data-dir")
+    ->type_name("STORE")
+    ->envname("ORCHESTRATOR_STORE");
+  app.add_option("--catalog-table", s.catalog_table,
+                 "PostgreSQL table of the stream catalogue, as TABLE or "
+                 "SCHEMA.TABLE")
+    ->type_name("TABLE")
+    ->envname("ORCHESTRATOR_CATALOG_TABLE");
+  app.add_option("--advertise-url", s.advertise_url,
+                 "This server's address as workers reach it, shown by "
+                 "standbys as the leader's (default: http://LISTEN)")
+    ->type_name("URL")
+    ->envname("ORCHESTRATOR_ADVERTISE_URL");
+  double standby_poll = 0.5;
+  double takeover_delay = 2;
+  app.add_option("--standby-poll", standby_poll,
+                 "Seconds between a standby's tries for the leader lock")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_STANDBY_POLL")
+    ->check(CLI::Number)
+    ->check(CLI::Range(0.05, 60.0));
+  app.add_option("--takeover-delay", takeover_delay,
+                 "Seconds a new leader waits before it serves, so that a "
+                 "deposed leader has stopped; keep it above 1")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_TAKEOVER_DELAY")
+    ->check(CLI::Number)
+    ->check(CLI::Range(0.0, 600.0));
   app.add_option("--catalog", s.catalog_file,
                  "Stream catalogue to import at start-up (.json or .csv)")
     ->type_name("FILE")
@@ -215,6 +314,13 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("MAX_STREAMS_PER_INSTANCE")
     ->check(CLI::Number)
     ->check(CLI::Range(0, 100000));
+  app.add_option("--max-worker-capacity", s.max_worker_capacity,
+                 "Largest capacity a worker of the /api endpoints may claim; "
+                 "larger claims are capped")
+    ->type_name("COUNT")
+    ->envname("MAX_WORKER_CAPACITY")
+    ->check(CLI::Number)
+    ->check(CLI::Range(1, 100000));
   app.add_option("--heartbeat-timeout", heartbeat_timeout,
                  "Seconds of silence after which a worker is declared dead")
     ->type_name("SECONDS")
@@ -533,6 +639,36 @@ command_line parse_command_line(int argc, char** argv) {
   }
   s.listen_host = address->first;
   s.listen_port = address->second;
+  s.standby_poll = to_duration(standby_poll);
+  s.takeover_delay = to_duration(takeover_delay);
+  if (s.store.empty())
+    s.store = store_from_environment();
+  auto store_error = [&](const std::string& text) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: --store: " + text
+                    + "\nRun 'orchestrator --help' for the settings.";
+    return result;
+  };
+  if (s.store.rfind("sqlite:", 0) == 0 && s.store.size() == 7)
+    return store_error("sqlite: needs a path, such as sqlite:/var/lib/"
+                       "orchestrator/state.db");
+  bool looks_postgres = s.store.rfind("postgresql://", 0) == 0
+                        || s.store.rfind("postgres://", 0) == 0
+                        || s.store.find('=') != std::string::npos;
+  if (s.uses_postgres() && !looks_postgres)
+    return store_error("'" + s.store.substr(0, s.store.find(':'))
+                       + "...' is neither sqlite:PATH nor a PostgreSQL "
+                         "connection string (postgresql://USER@HOST:PORT/DB)");
+  if (!postgres_store::valid_table_name(s.catalog_table)) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: --catalog-table: '"
+                    + s.catalog_table
+                    + "' is not a table name; use letters, digits and _, as "
+                      "TABLE or SCHEMA.TABLE";
+    return result;
+  }
   s.heartbeat_timeout = to_duration(heartbeat_timeout);
   s.heartbeat_check_interval = to_duration(check_interval);
   s.rebalance_interval = to_duration(rebalance_interval);

@@ -50,9 +50,26 @@ struct settings {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::string data_dir = defaults::data_dir;
+  /// Where the state lives: "sqlite:PATH" or a PostgreSQL connection string
+  /// (postgresql://... or key=value pairs). Empty means the SQLite file in
+  /// data_dir. May hold a password: log store_description() instead.
+  std::string store;
+  /// The stream catalogue's table in PostgreSQL.
+  std::string catalog_table = "streams";
+  /// The HTTP address standbys name as the leader's; empty means the
+  /// listening address.
+  std::string advertise_url;
+  /// Time between a standby's tries for the leader lock.
+  duration standby_poll{500};
+  /// Time a new leader waits after taking the lock before it serves, so that
+  /// a deposed leader has noticed (its check runs every second) and stopped.
+  duration takeover_delay{2'000};
   std::string catalog_file;
   std::string config_file;
   std::uint32_t max_streams_per_instance = defaults::max_streams_per_instance;
+  /// Largest capacity an /api worker may claim; larger claims are capped,
+  /// and the reply says so.
+  std::uint32_t max_worker_capacity = 1000;
   duration heartbeat_timeout{300'000};
   duration heartbeat_check_interval{30'000};
   /// Zero turns automatic rebalancing off.
@@ -103,8 +120,15 @@ struct settings {
   std::uint32_t max_retry_attempts = 3;
   backoff_settings retry_backoff;
 
-  /// Returns the path of the SQLite database inside data_dir.
+  /// Returns the path of the SQLite database: from `store`, or inside
+  /// data_dir.
   std::string database_path() const;
+
+  /// True when `store` names a PostgreSQL database.
+  bool uses_postgres() const;
+
+  /// Returns `store` without its password, for logs.
+  std::string store_description() const;
 
   /// Returns one line per setting, for the start-up log.
   std::vector<std::string> describe() const;

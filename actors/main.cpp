@@ -8,13 +8,23 @@
 #include "actors/module_setup.hpp"
 #include "actors/supervisor.hpp"
 #include "modules/store/catalog_file.hpp"
+#include "modules/store/postgres_store.hpp"
 #include "modules/store/sqlite_store.hpp"
 #include "net/api.hpp"
 #include "net/http_server.hpp"
 
 #include <caf/all.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fstream>
+#include <mutex>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -85,6 +95,54 @@ void await_ready(const actor_bridge& bridge, std::chrono::seconds limit) {
                        limit.count());
 }
 
+/// A file descriptor closed on destruction.
+class unique_fd {
+public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_(fd) {
+  }
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {
+  }
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  ~unique_fd() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+
+private:
+  int fd_ = -1;
+};
+
+/// Takes an exclusive lock on PATH.lock, so that two servers never write one
+/// SQLite file. The kernel drops the lock when the process ends, however it
+/// ends.
+caf::expected<unique_fd> lock_database(const std::string& path) {
+  auto lock_path = path + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return make_error(errc::store_unavailable,
+                      "cannot create the lock file " + lock_path + ": "
+                        + std::strerror(errno));
+  unique_fd guard{fd};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    std::ifstream in{lock_path};
+    std::string holder;
+    std::getline(in, holder);
+    return make_error(errc::store_unavailable,
+                      "another orchestrator (pid " + (holder.empty() ? "unknown" : holder)
+                        + ") uses " + path
+                        + "; stop it, or give this one its own --data-dir "
+                          "or --store");
+  }
+  auto pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::write(fd, pid.data(), pid.size()) < 0)
+    logger("main")->warn("lock-file-unwritable path={}", lock_path);
+  return guard;
+}
+
 int wait_for_signal() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -127,19 +185,20 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Open once here, so a bad path fails start-up with a clear message
-  // instead of a store role that keeps restarting.
-  auto database = config.database_path();
-  if (auto probe = sqlite_store::open(database); !probe) {
-    log->error("store-open-failed error=\"{}\"", describe(probe.error()));
-    return 1;
-  }
-  store_factory open_store = [database]() -> caf::expected<std::unique_ptr<store>> {
-    auto opened = sqlite_store::open(database);
-    if (!opened)
-      return opened.error();
-    return std::unique_ptr<store>{std::move(*opened)};
+  auto node = std::make_shared<node_state>();
+  // Set when the process ends for another reason than a signal: 1 when the
+  // store cannot be opened, 3 when this server lost the leader lock.
+  std::atomic<int> exit_code{0};
+  auto stop_with = [&exit_code](int code) {
+    exit_code = code;
+    ::kill(::getpid(), SIGTERM);
   };
+  node->on_deposed([log, stop_with](const std::string& why) {
+    log->error("leadership-lost reason=\"{}\" action=exit code=3; a process "
+               "manager should start this server again, as a standby",
+               why);
+    stop_with(3);
+  });
 
   std::vector<stream_row> catalog;
   if (!config.catalog_file.empty()) {
@@ -149,6 +208,33 @@ int main(int argc, char** argv) {
       return 1;
     }
     catalog = std::move(*rows);
+  }
+
+  // With SQLite this process is the only writer: a lock file next to the
+  // database keeps a second server off it. Opened once here, so a bad path
+  // fails start-up with a clear message instead of a store role that keeps
+  // restarting.
+  unique_fd sqlite_lock;
+  store_factory open_store;
+  if (!config.uses_postgres()) {
+    auto database = config.database_path();
+    auto lock = lock_database(database);
+    if (!lock) {
+      log->error("store-locked error=\"{}\"", describe(lock.error()));
+      return 1;
+    }
+    sqlite_lock = std::move(*lock);
+    if (auto probe = sqlite_store::open(database); !probe) {
+      log->error("store-open-failed error=\"{}\"", describe(probe.error()));
+      return 1;
+    }
+    open_store = [database]() -> caf::expected<std::unique_ptr<store>> {
+      auto opened = sqlite_store::open(database);
+      if (!opened)
+        return opened.error();
+      return std::unique_ptr<store>{std::move(*opened)};
+    };
+    node->lead();
   }
 
   // Declared before the actor system so that it is destroyed after it: a
@@ -161,25 +247,44 @@ int main(int argc, char** argv) {
 
   auto modules = load_modules(config);
   auto gateway = system.spawn(gateway_actor);
-  auto supervisor = system.spawn(supervisor_actor,
-                                 standard_children(config, open_store),
-                                 std::move(modules), restart_policy{}, gateway);
-  caf::anon_send(gateway, caf::update_atom::value, role::supervisor, supervisor);
   actor_bridge bridge{gateway, config.request_timeout};
-
+  std::mutex supervisor_mutex;
+  caf::actor supervisor;
+  auto start_actors = [&](store_factory factory) {
+    auto spawned = system.spawn(supervisor_actor,
+                                standard_children(config, std::move(factory)),
+                                std::move(modules), restart_policy{}, gateway);
+    caf::anon_send(gateway, caf::update_atom::value, role::supervisor, spawned);
+    std::lock_guard<std::mutex> guard{supervisor_mutex};
+    supervisor = spawned;
+  };
   auto shutdown_actors = [&] {
-    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    {
+      std::lock_guard<std::mutex> guard{supervisor_mutex};
+      if (supervisor)
+        caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    }
     caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
   };
 
-  await_ready(bridge, std::chrono::seconds{30});
-  if (!catalog.empty() && !import_catalog(bridge, catalog, config.catalog_file)) {
+  // Loads the state, imports the catalogue and starts serving. With SQLite
+  // this runs before the server listens; with PostgreSQL, once this server
+  // holds the leader lock.
+  auto take_over = [&](store_factory factory) {
+    start_actors(std::move(factory));
+    await_ready(bridge, std::chrono::seconds{30});
+    return catalog.empty() || import_catalog(bridge, catalog, config.catalog_file);
+  };
+  if (!config.uses_postgres() && !take_over(open_store)) {
     shutdown_actors();
     return 1;
   }
 
   api_settings api_config;
   api_config.limits.default_max_streams = config.max_streams_per_instance;
+  api_config.store_backend = config.uses_postgres() ? "postgresql" : "sqlite";
+  api_config.node = node;
+  api_config.max_capacity = config.max_worker_capacity;
   auto handler_api = std::make_shared<api>(bridge, api_config);
   http_limits limits;
   limits.max_body_bytes = config.max_body_bytes;
@@ -202,6 +307,64 @@ int main(int argc, char** argv) {
                       : config.listen_host;
   log->info("http-listening address={}:{}", shown_host, *port);
 
+  // With PostgreSQL the server listens first, as a standby, so probes and
+  // workers get an answer that names the leader while it waits for the lock.
+  std::atomic<bool> stopping{false};
+  std::thread candidate;
+  if (config.uses_postgres()) {
+    postgres_settings pg;
+    pg.connection = config.store;
+    pg.catalog_table = config.catalog_table;
+    pg.advertise = !config.advertise_url.empty()
+                     ? config.advertise_url
+                     : "http://" + shown_host + ":" + std::to_string(*port);
+    pg.standby_poll = config.standby_poll;
+    candidate = std::thread{[&, pg] {
+      auto keep_waiting = [&stopping] { return !stopping.load(); };
+      auto opened = postgres_store::open(pg, node, true, keep_waiting);
+      if (!opened) {
+        if (!stopping) {
+          log->error("store-open-failed error=\"{}\"", describe(opened.error()));
+          stop_with(1);
+        }
+        return;
+      }
+      auto taken = std::chrono::steady_clock::now();
+      log->info("leader-lock-taken store={} advertise={}", pg.connection.empty()
+                  ? std::string{} : postgres_store::redact(pg.connection),
+                pg.advertise);
+      // The first store is the one holding the lock; a restarted store role
+      // reconnects and must get the lock back at once, or this server was
+      // deposed.
+      auto first = std::make_shared<std::unique_ptr<store>>(std::move(*opened));
+      store_factory factory = [first, pg, node]() -> caf::expected<std::unique_ptr<store>> {
+        if (*first)
+          return std::move(*first);
+        auto reopened = postgres_store::open(pg, node, false, [] { return false; });
+        if (!reopened) {
+          if (node->current() == node_state::role::leader)
+            node->depose(describe(reopened.error()));
+          return reopened.error();
+        }
+        return std::unique_ptr<store>{std::move(*reopened)};
+      };
+      if (!take_over(std::move(factory))) {
+        stop_with(1);
+        return;
+      }
+      auto ready_at = taken + config.takeover_delay;
+      while (std::chrono::steady_clock::now() < ready_at && !stopping)
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      if (stopping)
+        return;
+      node->lead();
+      log->info("leader-serving takeover_ms={}",
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - taken)
+                  .count());
+    }};
+  }
+
   auto signal = wait_for_signal();
   log->info("orchestrator-stopping signal={}", signal == SIGINT ? "SIGINT"
                                                                  : "SIGTERM");
@@ -213,8 +376,11 @@ int main(int argc, char** argv) {
                shutdown_grace.count());
     std::_Exit(1);
   }}.detach();
+  stopping = true;
   server->stop();
   log->debug("http-stopped");
+  if (candidate.joinable())
+    candidate.join();
   shutdown_actors();
-  return 0;
+  return exit_code.load();
 }

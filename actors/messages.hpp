@@ -56,6 +56,7 @@ namespace atoms {
 // Sent to the store actor.
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
 
 // Sent to the coordinator.
 using register_atom = caf::atom_constant<caf::atom("register")>;

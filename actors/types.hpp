@@ -53,13 +53,15 @@ struct worker_row {
   /// A draining worker receives no streams, and the balancer moves its
   /// streams away; set and cleared by an operator.
   bool draining = false;
+  /// Free-form kind of worker, from the /api generation's registration.
+  std::string worker_type;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_row& x) {
   return f(caf::meta::type_name("worker_row"), x.server_id, x.ip, x.port,
            x.max_streams, x.state, x.registered_at_ms, x.last_heartbeat_ms,
-           x.reported_status, x.weight, x.draining);
+           x.reported_status, x.weight, x.draining, x.worker_type);
 }
 
 /// The ownership of one stream by one worker.

@@ -20,3 +20,7 @@ find_package(SQLite3 REQUIRED)
 find_package(prometheus-cpp REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(STATGRAB REQUIRED IMPORTED_TARGET libstatgrab)
+# libpqxx's pkg-config file lists only -lpqxx; the store also calls libpq
+# directly, to parse connection strings.
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)

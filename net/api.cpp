@@ -366,7 +366,55 @@ api::api(actor_bridge bridge, api_settings config)
 }
 
 void api::handle(http_request request, responder respond) const {
+  if (config_.node && !config_.node->leading()
+      && answer_as_follower(request, respond))
+    return;
   router_.dispatch(std::move(request), std::move(respond));
+}
+
+bool api::answer_as_follower(const http_request& request,
+                             const responder& respond) const {
+  auto path = request.target.substr(0, request.target.find('?'));
+  // The process metrics describe this server whatever its role.
+  if (path == "/metrics")
+    return false;
+  const auto& node = *config_.node;
+  auto leader = node.leader_address();
+  bool deposed = node.current() == node_state::role::deposed;
+  auto store_error = node.store_error();
+  std::string message
+    = deposed ? "this server lost the leader lock and is stopping; send "
+                "requests to the leader"
+    : !store_error.empty()
+      ? "this server cannot reach its store yet: " + store_error
+      : "this server is a standby; send requests to the leader";
+  json leader_json = leader.empty() ? json(nullptr) : json(leader);
+  if (request.method == "GET" && path == "/health") {
+    // A standby is healthy: it is up and ready to take over.
+    respond(json_response(200, {{"status", "healthy"},
+                                {"role", node.role_name()},
+                                {"leader", leader_json},
+                                {"store", {{"backend", config_.store_backend},
+                                           {"error", store_error.empty()
+                                                       ? json(nullptr)
+                                                       : json(store_error)}}},
+                                {"timestamp", now_iso()}}));
+    return true;
+  }
+  http_response response;
+  if (request.method == "GET" && path == "/ready")
+    response = json_response(503, {{"status", node.role_name()},
+                                    {"role", node.role_name()},
+                                    {"leader", leader_json},
+                                    {"detail", message}});
+  else
+    response = json_response(503, {{"detail", {{"error", node.role_name()},
+                                               {"message", message},
+                                               {"leader", leader_json}}}});
+  if (!leader.empty())
+    response.headers.emplace_back("X-Orchestrator-Leader", leader);
+  respond(with_retry_after(std::move(response), 1));
+  return true;
 }
 
 // -- worker endpoints ---------------------------------------------------------
@@ -421,6 +469,8 @@ void api::add_worker_routes() {
         if (metrics) {
           metrics->recorded_at_ms = now_instant().wall_ms;
           bridge.tell(role::metrics, atoms::record_atom::value, beat.server_id,
+                      *metrics);
+          bridge.tell(role::store, atoms::record_atom::value, beat.server_id,
                       *metrics);
         }
         auto count = static_cast<std::int64_t>(reply->owned.size());
@@ -747,9 +797,10 @@ void api::add_health_routes() {
   router_.add("GET", "/health", [this](routed_request, responder respond) {
     auto bridge = bridge_;
     auto backend = config_.store_backend;
+    auto node = config_.node;
     bridge_.ask<std::vector<role_status>>(
       role::status,
-      [bridge, respond, backend](caf::expected<std::vector<role_status>> roles) {
+      [bridge, respond, backend, node](caf::expected<std::vector<role_status>> roles) {
         auto role_list = json::object();
         bool roles_ok = true;
         if (roles) {
@@ -764,8 +815,11 @@ void api::add_health_routes() {
         }
         bridge.ask<cluster_summary>(
           role::coordinator,
-          [bridge, respond, role_list, roles_ok, backend](caf::expected<cluster_summary> s) {
-            json body = {{"timestamp", now_iso()}, {"roles", role_list}};
+          [bridge, respond, role_list, roles_ok, backend,
+           node](caf::expected<cluster_summary> s) {
+            json body = {{"timestamp", now_iso()},
+                         {"role", node ? node->role_name() : "leader"},
+                         {"roles", role_list}};
             if (!s) {
               body["status"] = "unhealthy";
               body["store"] = {{"backend", backend}, {"status", "unknown"}};
@@ -783,9 +837,12 @@ void api::add_health_routes() {
             body["streams"] = {{"total", s->streams_total},
                                {"assigned", s->streams_assigned},
                                {"waiting", s->streams_waiting}};
-            if (!s->store_available) {
+            auto unreachable = node ? node->store_error() : std::string{};
+            if (!s->store_available || !unreachable.empty()) {
               body["status"] = "unhealthy";
-              body["detail"] = "the store is failing: " + s->store_error;
+              body["detail"] = "the store is failing: "
+                               + (unreachable.empty() ? s->store_error
+                                                      : unreachable);
               respond(with_retry_after(json_response(503, body), 5));
               return;
             }
@@ -825,6 +882,15 @@ void api::add_health_routes() {
   });
 
   router_.add("GET", "/ready", [this](routed_request, responder respond) {
+    // The store's own check notices a lost database before a write fails.
+    if (config_.node && !config_.node->store_error().empty()) {
+      respond(with_retry_after(
+        json_response(503, {{"status", "not_ready"},
+                            {"detail", "the store is unreachable: "
+                                         + config_.node->store_error()}}),
+        5));
+      return;
+    }
     bridge_.ask<cluster_summary>(
       role::coordinator,
       [respond](caf::expected<cluster_summary> s) {

@@ -1,9 +1,11 @@
 #pragma once
 
+#include "actors/node_state.hpp"
 #include "net/actor_bridge.hpp"
 #include "net/json_codec.hpp"
 #include "net/router.hpp"
 
+#include <memory>
 #include <string>
 
 namespace orchestrator {
@@ -14,6 +16,11 @@ struct api_settings {
   std::size_t max_streams_per_request = 100000;
   /// Name of the store backend shown in /health, such as "sqlite".
   std::string store_backend = "sqlite";
+  /// This server's role among servers sharing a database. Null means it
+  /// always leads, as with SQLite.
+  std::shared_ptr<const node_state> node;
+  /// Largest capacity a worker may claim; larger claims are capped.
+  std::uint32_t max_capacity = 100000;
 };
 
 /// The HTTP API of the orchestrator. It decodes and validates each request,
@@ -35,6 +42,11 @@ private:
   void add_catalog_routes();
   void add_metrics_routes();
   void add_resilience_routes();
+  void add_generation_two_routes();
+  /// Answers for a server that does not lead; returns false when the
+  /// request goes on to the routes.
+  bool answer_as_follower(const http_request& request,
+                          const responder& respond) const;
 
   actor_bridge bridge_;
   api_settings config_;

@@ -56,6 +56,24 @@ CREATE TABLE IF NOT EXISTS orchestrator_rebalance_history (
   executed_at        INTEGER NOT NULL,
   details            TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS orchestrator_instance_metrics (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  server_id        TEXT NOT NULL,
+  cpu_percent      REAL,
+  memory_percent   REAL,
+  memory_used_gb   REAL,
+  memory_total_gb  REAL,
+  disk_percent     REAL,
+  disk_free_gb     REAL,
+  disk_total_gb    REAL,
+  load_average_1m  REAL,
+  load_average_5m  REAL,
+  load_average_15m REAL,
+  uptime_seconds   INTEGER,
+  recorded_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orchestrator_instance_metrics_server_time
+  ON orchestrator_instance_metrics (server_id, recorded_at);
 INSERT OR IGNORE INTO orchestrator_meta (key, value) VALUES ('schema_version', 1);
 INSERT OR IGNORE INTO orchestrator_meta (key, value) VALUES ('epoch', 0);
 )sql";
@@ -161,6 +179,8 @@ caf::error sqlite_store::migrate() {
                "NOT NULL DEFAULT 1"},
     {"draining", "ALTER TABLE orchestrator_instances ADD COLUMN draining "
                  "INTEGER NOT NULL DEFAULT 0"},
+    {"worker_type", "ALTER TABLE orchestrator_instances ADD COLUMN "
+                    "worker_type TEXT NOT NULL DEFAULT ''"},
   };
   std::set<std::string> present;
   {
@@ -189,11 +209,11 @@ caf::error sqlite_store::prepare_statements() {
     {&statements_->put_worker,
      "INSERT INTO orchestrator_instances (server_id, ip, port, max_streams, "
      "status, registered_at, last_heartbeat, reported_status, weight, "
-     "draining) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-     "ON CONFLICT (server_id) DO UPDATE SET ip = ?2, port = ?3, "
+     "draining, worker_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+     "?10, ?11) ON CONFLICT (server_id) DO UPDATE SET ip = ?2, port = ?3, "
      "max_streams = ?4, status = ?5, registered_at = ?6, "
      "last_heartbeat = ?7, reported_status = ?8, weight = ?9, "
-     "draining = ?10"},
+     "draining = ?10, worker_type = ?11"},
     {&statements_->erase_worker,
      "DELETE FROM orchestrator_instances WHERE server_id = ?1"},
     {&statements_->put_assignment,
@@ -232,7 +252,7 @@ caf::expected<store_snapshot> sqlite_store::load() {
 
   auto err = query(
     "SELECT server_id, ip, port, max_streams, status, registered_at, "
-    "last_heartbeat, reported_status, weight, draining "
+    "last_heartbeat, reported_status, weight, draining, worker_type "
     "FROM orchestrator_instances",
     [&](sqlite3_stmt* s) {
       worker_row row;
@@ -250,6 +270,7 @@ caf::expected<store_snapshot> sqlite_store::load() {
       if (!(row.weight > 0))
         row.weight = 1;
       row.draining = sqlite3_column_int(s, 9) != 0;
+      row.worker_type = text_column(s, 10);
       result.workers.push_back(std::move(row));
     });
   if (err)
@@ -306,6 +327,8 @@ caf::error sqlite_store::write(const change& c) {
                         SQLITE_STATIC);
       sqlite3_bind_double(stmt, 9, c.worker.weight);
       sqlite3_bind_int(stmt, 10, c.worker.draining ? 1 : 0);
+      sqlite3_bind_text(stmt, 11, c.worker.worker_type.c_str(), -1,
+                        SQLITE_STATIC);
       break;
     case change_kind::erase_worker:
       stmt = statements_->erase_worker;
@@ -458,6 +481,47 @@ caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit
   if (!result.recent.empty())
     totals.last = {result.recent.front()};
   return result;
+}
+
+caf::error sqlite_store::append_samples(const std::vector<worker_sample>& samples) {
+  if (samples.empty())
+    return caf::none;
+  statement_guard guard;
+  const char* sql = "INSERT INTO orchestrator_instance_metrics (server_id, "
+                    "cpu_percent, memory_percent, memory_used_gb, "
+                    "memory_total_gb, disk_percent, disk_free_gb, disk_total_gb, "
+                    "load_average_1m, load_average_5m, load_average_15m, "
+                    "uptime_seconds, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+                    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+  if (sqlite3_prepare_v2(db_, sql, -1, &guard.stmt, nullptr) != SQLITE_OK)
+    return failure("preparing the metrics record");
+  if (auto err = exec("BEGIN IMMEDIATE;"))
+    return err;
+  for (const auto& s : samples) {
+    const auto& m = s.sample;
+    auto* stmt = guard.stmt;
+    sqlite3_bind_text(stmt, 1, s.server_id.c_str(), -1, SQLITE_STATIC);
+    const double values[] = {m.cpu_percent,    m.memory_percent, m.memory_used_gb,
+                             m.memory_total_gb, m.disk_percent,  m.disk_free_gb,
+                             m.disk_total_gb};
+    for (int i = 0; i < 7; ++i)
+      sqlite3_bind_double(stmt, 2 + i, values[i]);
+    for (std::size_t i = 0; i < 3; ++i)
+      sqlite3_bind_double(stmt, 9 + static_cast<int>(i),
+                          i < m.load_average.size() ? m.load_average[i] : 0.0);
+    sqlite3_bind_int64(stmt, 12, static_cast<sqlite3_int64>(
+                                   m.uptime_seconds < 0 ? 0 : m.uptime_seconds));
+    sqlite3_bind_int64(stmt, 13, m.recorded_at_ms);
+    auto rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (rc != SQLITE_DONE) {
+      auto err = failure("writing worker metrics");
+      exec("ROLLBACK;");
+      return err;
+    }
+  }
+  return exec("COMMIT;");
 }
 
 caf::error sqlite_store::commit(const std::vector<change>& changes) {

@@ -28,6 +28,7 @@ public:
   caf::error commit(const std::vector<change>& changes) override;
   caf::error append_rebalance(const rebalance_report& report) override;
   caf::expected<rebalance_history> load_rebalances(std::size_t limit) override;
+  caf::error append_samples(const std::vector<worker_sample>& samples) override;
 
 private:
   struct statements;

@@ -38,6 +38,20 @@ public:
     (void) limit;
     return rebalance_history{};
   }
+
+  /// Appends workers' metrics samples, as the Python server kept them per
+  /// heartbeat. A store without a metrics table keeps none.
+  virtual caf::error append_samples(const std::vector<worker_sample>& samples) {
+    (void) samples;
+    return caf::none;
+  }
+
+  /// Verifies, without writing, that the store can still take commits: the
+  /// connection is up and, for a shared database, this server still holds
+  /// the leader lock. Called about once a second.
+  virtual caf::error check() {
+    return caf::none;
+  }
 };
 
 } // namespace orchestrator

@@ -1,0 +1,847 @@
+#include "modules/store/postgres_store.hpp"
+
+#include "actors/errors.hpp"
+#include "actors/logging.hpp"
+
+#include <libpq-fe.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <thread>
+
+namespace orchestrator {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The two keys of the advisory lock that elects the leader: "orch" and 1.
+// Advisory locks belong to one database, so servers on other databases of
+// the same PostgreSQL cluster do not compete.
+constexpr int lock_class = 0x6f726368;
+constexpr int lock_object = 1;
+
+// The Python server's tables as it created them, for an empty database. On a
+// database the Python server made, these statements change nothing.
+constexpr const char* python_tables_sql = R"sql(
+CREATE TABLE IF NOT EXISTS orchestrator_instances (
+  id              SERIAL PRIMARY KEY,
+  server_id       VARCHAR(255) UNIQUE NOT NULL,
+  ip              VARCHAR(255) NOT NULL,
+  port            INTEGER NOT NULL,
+  max_streams     INTEGER NOT NULL DEFAULT 20,
+  current_streams INTEGER NOT NULL DEFAULT 0,
+  status          VARCHAR(50) NOT NULL DEFAULT 'active',
+  registered_at   TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  last_heartbeat  TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS orchestrator_stream_assignments (
+  id          SERIAL PRIMARY KEY,
+  stream_id   BIGINT UNIQUE NOT NULL,
+  server_id   VARCHAR(255) NOT NULL,
+  assigned_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  status      VARCHAR(50) NOT NULL DEFAULT 'active'
+);
+CREATE TABLE IF NOT EXISTS orchestrator_instance_metrics (
+  id               SERIAL PRIMARY KEY,
+  server_id        VARCHAR(255) NOT NULL,
+  cpu_percent      DOUBLE PRECISION,
+  memory_percent   DOUBLE PRECISION,
+  memory_used_gb   DOUBLE PRECISION,
+  memory_total_gb  DOUBLE PRECISION,
+  disk_percent     DOUBLE PRECISION,
+  disk_free_gb     DOUBLE PRECISION,
+  disk_total_gb    DOUBLE PRECISION,
+  load_average_1m  DOUBLE PRECISION,
+  load_average_5m  DOUBLE PRECISION,
+  load_average_15m DOUBLE PRECISION,
+  uptime_seconds   BIGINT,
+  recorded_at      TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS orchestrator_rebalance_history (
+  id                 SERIAL PRIMARY KEY,
+  rebalance_type     VARCHAR(50) NOT NULL,
+  streams_moved      INTEGER NOT NULL DEFAULT 0,
+  instances_affected INTEGER NOT NULL DEFAULT 0,
+  reason             TEXT,
+  executed_at        TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+)sql";
+
+// What we add. Every added column has a default, so the Python server's
+// INSERTs, which do not name them, keep working.
+constexpr const char* our_additions_sql = R"sql(
+ALTER TABLE orchestrator_instances
+  ADD COLUMN IF NOT EXISTS reported_status TEXT NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS weight DOUBLE PRECISION NOT NULL DEFAULT 1,
+  ADD COLUMN IF NOT EXISTS draining BOOLEAN NOT NULL DEFAULT false,
+  ADD COLUMN IF NOT EXISTS worker_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE orchestrator_stream_assignments
+  ADD COLUMN IF NOT EXISTS epoch BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE orchestrator_rebalance_history
+  ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'completed',
+  ADD COLUMN IF NOT EXISTS message TEXT NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS execution_time_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS remaining_moves BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS details TEXT NOT NULL DEFAULT '{}';
+CREATE INDEX IF NOT EXISTS orchestrator_stream_assignments_server_id_idx
+  ON orchestrator_stream_assignments (server_id);
+CREATE INDEX IF NOT EXISTS orchestrator_instance_metrics_server_time_idx
+  ON orchestrator_instance_metrics (server_id, recorded_at);
+CREATE TABLE IF NOT EXISTS orchestrator_meta (
+  key   TEXT PRIMARY KEY,
+  value BIGINT NOT NULL
+);
+INSERT INTO orchestrator_meta (key, value) VALUES ('epoch', 0)
+  ON CONFLICT (key) DO NOTHING;
+INSERT INTO orchestrator_meta (key, value) VALUES ('schema_version', 1)
+  ON CONFLICT (key) DO NOTHING;
+)sql";
+
+constexpr const char* leader_table_sql = R"sql(
+CREATE TABLE IF NOT EXISTS orchestrator_leader (
+  id      INTEGER PRIMARY KEY CHECK (id = 1),
+  address TEXT NOT NULL,
+  pid     INTEGER NOT NULL,
+  since   TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+)sql";
+
+// Times are milliseconds since the epoch in our rows and TIMESTAMP columns
+// in the Python tables. The session's time zone is UTC, so these two
+// expressions convert both ways whether a column has a time zone or not.
+std::string millis_of(const std::string& column) {
+  return "(EXTRACT(EPOCH FROM " + column + "::timestamptz) * 1000)::bigint";
+}
+
+/// Builds a PostgreSQL array literal of text values.
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+template <class T>
+std::string number_array(const std::vector<T>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    if constexpr (std::is_same_v<T, bool>)
+      out += values[i] ? "t" : "f";
+    else
+      out += pqxx::to_string(values[i]);
+  }
+  out += '}';
+  return out;
+}
+
+/// Parses `connection` with libpq, so that URLs and key=value strings are
+/// read the same way the connection itself reads them.
+std::map<std::string, std::string> parse_connection(const std::string& connection) {
+  std::map<std::string, std::string> result;
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(connection.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return result;
+  }
+  for (auto* o = options; o->keyword != nullptr; ++o)
+    if (o->val != nullptr && *o->val != '\0')
+      result[o->keyword] = o->val;
+  PQconninfoFree(options);
+  return result;
+}
+
+/// Adds TCP keepalives and timeouts unless the operator set them: without
+/// them a leader cut off from its database would notice only after the
+/// kernel's TCP timeout, minutes later.
+std::string with_timeouts(const std::string& connection,
+                          const std::map<std::string, std::string>& given) {
+  const std::pair<const char*, const char*> defaults[] = {
+    {"connect_timeout", "5"},     {"keepalives", "1"},
+    {"keepalives_idle", "5"},     {"keepalives_interval", "2"},
+    {"keepalives_count", "3"},    {"tcp_user_timeout", "10000"},
+    {"application_name", "stream-orchestrator"},
+  };
+  bool url = connection.rfind("postgresql://", 0) == 0
+             || connection.rfind("postgres://", 0) == 0;
+  std::string result = connection;
+  for (const auto& [key, value] : defaults) {
+    if (given.count(key) != 0)
+      continue;
+    if (url)
+      result += (result.find('?') == std::string::npos ? "?" : "&")
+                + std::string{key} + "=" + value;
+    else
+      result += " " + std::string{key} + "=" + value;
+  }
+  return result;
+}
+
+/// Maps a stored status string to our two states. The Python server stored
+/// a worker's reported status verbatim, so anything that does not say the
+/// worker is gone counts as active; the failure detector decides from there.
+worker_state state_of(const std::string& status) {
+  static const std::set<std::string> gone{"dead", "inactive", "failed",
+                                          "offline", "removed", "stopped"};
+  return gone.count(status) != 0 ? worker_state::dead : worker_state::active;
+}
+
+} // namespace
+
+std::string postgres_store::redact(const std::string& connection) {
+  auto parts = parse_connection(connection);
+  auto part = [&](const char* key, const char* fallback) {
+    auto i = parts.find(key);
+    return i != parts.end() ? i->second : std::string{fallback};
+  };
+  auto user = part("user", "");
+  return "postgresql://" + (user.empty() ? std::string{} : user + "@")
+         + part("host", "localhost") + ":" + part("port", "5432") + "/"
+         + part("dbname", user.empty() ? "postgres" : user.c_str());
+}
+
+bool postgres_store::valid_table_name(const std::string& name) {
+  static const std::regex pattern{
+    "[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?"};
+  return std::regex_match(name, pattern);
+}
+
+postgres_store::postgres_store(postgres_settings settings,
+                               std::shared_ptr<node_state> node)
+  : settings_(std::move(settings)), node_(std::move(node)) {
+  redacted_ = redact(settings_.connection);
+  auto parts = parse_connection(settings_.connection);
+  if (auto i = parts.find("password"); i != parts.end())
+    password_ = i->second;
+}
+
+postgres_store::~postgres_store() = default;
+
+std::string postgres_store::describe() const {
+  return redacted_;
+}
+
+caf::error postgres_store::failure(const char* what, const std::exception& e) const {
+  std::string text = e.what();
+  // libpq does not echo passwords, but an error may quote the connection
+  // string's parts; the password must never reach a log.
+  if (!password_.empty())
+    for (auto at = text.find(password_); at != std::string::npos;
+         at = text.find(password_, at))
+      text.replace(at, password_.size(), "***");
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  return make_error(errc::store_unavailable,
+                    std::string{what} + " failed on " + redacted_ + ": " + text);
+}
+
+caf::error postgres_store::connect() {
+  connection_.reset();
+  try {
+    auto parts = parse_connection(settings_.connection);
+    connection_ = std::make_unique<pqxx::connection>(
+      with_timeouts(settings_.connection, parts));
+    pqxx::nontransaction work{*connection_};
+    // CREATE ... IF NOT EXISTS reports existing tables as notices, which
+    // libpq would print to stderr.
+    work.exec("SET client_min_messages = warning");
+    work.exec("SET TIME ZONE 'UTC'");
+    return caf::none;
+  } catch (const std::exception& e) {
+    connection_.reset();
+    return failure("connecting", e);
+  }
+}
+
+caf::expected<bool> postgres_store::try_lock() {
+  try {
+    pqxx::nontransaction work{*connection_};
+    auto row = work.exec_params1("SELECT pg_try_advisory_lock($1, $2)",
+                                 lock_class, lock_object);
+    return row[0].as<bool>();
+  } catch (const std::exception& e) {
+    return failure("taking the leader lock", e);
+  }
+}
+
+caf::expected<std::unique_ptr<postgres_store>>
+postgres_store::open(const postgres_settings& settings,
+                     std::shared_ptr<node_state> node, bool wait,
+                     const std::function<bool()>& keep_waiting) {
+  if (!valid_table_name(settings.catalog_table))
+    return make_error(errc::invalid_request,
+                      "invalid catalogue table name '" + settings.catalog_table
+                        + "'; use letters, digits and _, as TABLE or "
+                          "SCHEMA.TABLE");
+  std::unique_ptr<postgres_store> result{new postgres_store(settings, node)};
+  auto log = logger("store");
+
+  // The database may still be starting along with us: retry for a while.
+  auto give_up = std::chrono::steady_clock::now() + settings.connect_patience;
+  std::chrono::milliseconds pause{200};
+  for (;;) {
+    auto err = result->connect();
+    if (!err)
+      break;
+    if (!wait || std::chrono::steady_clock::now() >= give_up || !keep_waiting())
+      return err;
+    log->warn("store-connect-failed error=\"{}\" retry_in_ms={}", orchestrator::describe(err),
+              pause.count());
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds{5000});
+  }
+
+  bool announced = false;
+  for (;;) {
+    auto locked = result->try_lock();
+    if (!locked)
+      return locked.error();
+    if (*locked)
+      break;
+    std::string leader;
+    try {
+      pqxx::nontransaction work{*result->connection_};
+      auto rows = work.exec(
+        "SELECT address FROM orchestrator_leader WHERE id = 1 AND "
+        "to_regclass('orchestrator_leader') IS NOT NULL");
+      if (!rows.empty())
+        leader = rows[0][0].c_str();
+    } catch (const pqxx::undefined_table&) {
+      // No server has led this database yet.
+    } catch (const std::exception& e) {
+      return result->failure("reading the leader's address", e);
+    }
+    node->follow(leader);
+    if (!wait)
+      return make_error(errc::store_unavailable,
+                        "another server holds the leader lock on "
+                          + result->redacted_ + " (leader: "
+                          + (leader.empty() ? "unknown" : leader) + ")");
+    if (!announced) {
+      log->info("standby-waiting store={} leader={}", result->redacted_,
+                leader.empty() ? "unknown" : leader);
+      announced = true;
+    }
+    if (!keep_waiting())
+      return make_error(errc::not_ready, "stopped while waiting for the "
+                                         "leader lock");
+    std::this_thread::sleep_for(settings.standby_poll);
+  }
+  if (auto err = result->prepare_schema())
+    return err;
+  node->set_store_error({});
+  return result;
+}
+
+caf::error postgres_store::prepare_schema() {
+  try {
+    pqxx::work work{*connection_};
+    work.exec(python_tables_sql);
+    work.exec(our_additions_sql);
+    work.exec(leader_table_sql);
+    work.exec_params("INSERT INTO orchestrator_leader (id, address, pid, since) "
+                     "VALUES (1, $1, $2, now()) ON CONFLICT (id) DO UPDATE SET "
+                     "address = $1, pid = $2, since = now()",
+                     settings_.advertise, static_cast<int>(::getpid()));
+
+    // The catalogue belongs to whoever fills it. Create it only when it is
+    // missing, and remember its columns, so that writes touch only those.
+    auto dot = settings_.catalog_table.find('.');
+    std::string schema = dot == std::string::npos
+                           ? std::string{"public"}
+                           : settings_.catalog_table.substr(0, dot);
+    std::string table = dot == std::string::npos
+                          ? settings_.catalog_table
+                          : settings_.catalog_table.substr(dot + 1);
+    catalog_ = (dot == std::string::npos ? "" : work.quote_name(schema) + ".")
+               + work.quote_name(table);
+    work.exec("CREATE TABLE IF NOT EXISTS " + catalog_
+              + " (id BIGSERIAL PRIMARY KEY, url TEXT NOT NULL, "
+                "name TEXT NOT NULL DEFAULT '', metadata TEXT NOT NULL "
+                "DEFAULT '{}')");
+    catalog_columns_.clear();
+    for (const auto& row : work.exec_params(
+           "SELECT column_name FROM information_schema.columns "
+           "WHERE table_schema = $1 AND table_name = $2",
+           schema, table))
+      catalog_columns_.insert(row[0].c_str());
+    for (const char* needed : {"id", "url"})
+      if (catalog_columns_.count(needed) == 0)
+        return make_error(errc::store_unavailable,
+                          "the catalogue table " + settings_.catalog_table
+                            + " has no '" + needed
+                            + "' column; name the right table with "
+                              "--catalog-table");
+    work.commit();
+    return caf::none;
+  } catch (const std::exception& e) {
+    return failure("preparing the schema", e);
+  }
+}
+
+caf::error postgres_store::reconnect() {
+  auto log = logger("store");
+  if (auto err = connect()) {
+    node_->set_store_error(orchestrator::describe(err));
+    return err;
+  }
+  auto locked = try_lock();
+  if (!locked) {
+    node_->set_store_error(orchestrator::describe(locked.error()));
+    return locked.error();
+  }
+  if (!*locked) {
+    connection_.reset();
+    std::string why = "another server took the leader lock on " + redacted_
+                      + " while the connection was down";
+    node_->depose(why);
+    return make_error(errc::store_unavailable, why);
+  }
+  // Nobody else could write while we held no lock and nobody else took it,
+  // so the database still matches our state.
+  log->warn("store-reconnected store={} leadership=kept", redacted_);
+  node_->set_store_error({});
+  return caf::none;
+}
+
+template <class Body>
+caf::error postgres_store::transact(const char* what, Body&& body) {
+  if (node_->current() == node_state::role::deposed)
+    return make_error(errc::store_unavailable,
+                      "this server lost the leader lock and writes nothing");
+  if (!connection_ || !connection_->is_open())
+    if (auto err = reconnect())
+      return err;
+  try {
+    pqxx::work work{*connection_};
+    body(work);
+    work.commit();
+    return caf::none;
+  } catch (const pqxx::broken_connection& e) {
+    // The lock went with the connection; the next call reconnects.
+    connection_.reset();
+    auto err = failure(what, e);
+    node_->set_store_error(orchestrator::describe(err));
+    return err;
+  } catch (const std::exception& e) {
+    if (connection_ && !connection_->is_open())
+      connection_.reset();
+    return failure(what, e);
+  }
+}
+
+caf::error postgres_store::check() {
+  auto err = transact("checking the connection", [](pqxx::work& work) {
+    work.exec("SELECT 1");
+  });
+  if (!err)
+    node_->set_store_error({});
+  return err;
+}
+
+caf::expected<store_snapshot> postgres_store::load() {
+  store_snapshot result;
+  std::size_t skipped_streams = 0;
+  auto err = transact("loading the state", [&](pqxx::work& work) {
+    for (const auto& r : work.exec(
+           "SELECT server_id, ip, port, max_streams, status, "
+           + millis_of("registered_at") + ", " + millis_of("last_heartbeat")
+           + ", reported_status, weight, draining, worker_type "
+             "FROM orchestrator_instances")) {
+      worker_row row;
+      row.server_id = r[0].c_str();
+      row.ip = r[1].is_null() ? "" : r[1].c_str();
+      row.port = static_cast<std::uint16_t>(r[2].as<int>(0));
+      row.max_streams = static_cast<std::uint32_t>(std::max(0, r[3].as<int>(0)));
+      row.state = state_of(r[4].is_null() ? "active" : r[4].c_str());
+      row.registered_at_ms = r[5].as<std::int64_t>(0);
+      row.last_heartbeat_ms = r[6].as<std::int64_t>(0);
+      row.reported_status = r[7].c_str();
+      row.weight = r[8].as<double>(1);
+      if (!(row.weight > 0))
+        row.weight = 1;
+      row.draining = r[9].as<bool>(false);
+      row.worker_type = r[10].c_str();
+      result.workers.push_back(std::move(row));
+    }
+    // Rows the Python server left in another status than 'active' do not
+    // own their stream.
+    for (const auto& r : work.exec(
+           "SELECT stream_id, server_id, epoch, " + millis_of("assigned_at")
+           + " FROM orchestrator_stream_assignments "
+             "WHERE status IS NULL OR status = 'active'")) {
+      assignment_row row;
+      row.stream_id = r[0].as<std::int64_t>();
+      row.server_id = r[1].c_str();
+      row.epoch = static_cast<std::uint64_t>(r[2].as<std::int64_t>(0));
+      row.assigned_at_ms = r[3].as<std::int64_t>(0);
+      result.assignments.push_back(std::move(row));
+    }
+    // Every column other than id, url and name becomes metadata, so a
+    // catalogue with columns of its own (city, region...) keeps them.
+    for (const auto& r :
+         work.exec("SELECT row_to_json(t)::text FROM " + catalog_ + " t")) {
+      auto fields = json::parse(r[0].c_str(), nullptr, false);
+      if (!fields.is_object() || !fields["id"].is_number_integer()) {
+        ++skipped_streams;
+        continue;
+      }
+      stream_row row;
+      row.id = fields["id"].get<std::int64_t>();
+      row.url = fields["url"].is_string() ? fields["url"].get<std::string>() : "";
+      row.name = fields.contains("name") && fields["name"].is_string()
+                   ? fields["name"].get<std::string>()
+                   : "";
+      auto metadata = json::object();
+      if (fields.contains("metadata") && fields["metadata"].is_string()) {
+        auto inner = json::parse(fields["metadata"].get<std::string>(), nullptr,
+                                 false);
+        if (inner.is_object())
+          metadata = inner;
+      } else if (fields.contains("metadata") && fields["metadata"].is_object()) {
+        metadata = fields["metadata"];
+      }
+      for (auto& [key, value] : fields.items())
+        if (key != "id" && key != "url" && key != "name" && key != "metadata"
+            && !value.is_null())
+          metadata[key] = value;
+      row.metadata = metadata.dump();
+      result.streams.push_back(std::move(row));
+    }
+    auto epoch = work.exec("SELECT value FROM orchestrator_meta WHERE key = 'epoch'");
+    if (!epoch.empty())
+      result.epoch = static_cast<std::uint64_t>(epoch[0][0].as<std::int64_t>(0));
+  });
+  if (err)
+    return err;
+  if (skipped_streams > 0)
+    logger("store")->warn("catalog-rows-skipped table={} rows={} "
+                          "reason=\"id is not an integer\"",
+                          settings_.catalog_table, skipped_streams);
+  return result;
+}
+
+void postgres_store::put_catalog_stream(pqxx::transaction_base& work,
+                                        const stream_row& row) {
+  // Metadata keys that name a column of the catalogue go to that column;
+  // the rest go to a metadata column when there is one, and are dropped
+  // otherwise.
+  auto metadata = json::parse(row.metadata, nullptr, false);
+  if (!metadata.is_object())
+    metadata = json::object();
+  json record = {{"id", row.id}, {"url", row.url}};
+  if (catalog_columns_.count("name") != 0)
+    record["name"] = row.name;
+  auto rest = json::object();
+  for (auto& [key, value] : metadata.items()) {
+    if (key == "id" || key == "url" || key == "name" || key == "metadata")
+      continue;
+    if (catalog_columns_.count(key) != 0)
+      record[key] = value;
+    else
+      rest[key] = value;
+  }
+  if (catalog_columns_.count("metadata") != 0)
+    record["metadata"] = rest.dump();
+  std::string columns;
+  std::string updates;
+  for (auto& [key, value] : record.items()) {
+    auto name = work.quote_name(key);
+    columns += (columns.empty() ? "" : ", ") + name;
+    if (key != "id")
+      updates += (updates.empty() ? "" : ", ") + name + " = EXCLUDED." + name;
+  }
+  work.exec_params("INSERT INTO " + catalog_ + " (" + columns + ") SELECT "
+                     + columns + " FROM json_populate_record(NULL::" + catalog_
+                     + ", $1::json) ON CONFLICT (id) DO UPDATE SET " + updates,
+                   record.dump());
+}
+
+caf::error postgres_store::commit(const std::vector<change>& changes) {
+  if (changes.empty())
+    return caf::none;
+  // Each change overwrites or deletes one row by its key, so the last change
+  // of each key decides that row, and a batch of any size takes a handful of
+  // statements instead of one per change.
+  std::map<std::string, const change*> workers;
+  std::map<std::int64_t, const change*> assignments;
+  std::map<std::int64_t, const change*> streams;
+  const change* epoch = nullptr;
+  for (const auto& c : changes) {
+    switch (c.kind) {
+      case change_kind::put_worker:
+      case change_kind::erase_worker:
+        workers[c.worker.server_id] = &c;
+        break;
+      case change_kind::put_assignment:
+      case change_kind::erase_assignment:
+        assignments[c.assignment.stream_id] = &c;
+        break;
+      case change_kind::put_stream:
+      case change_kind::erase_stream:
+        streams[c.stream.id] = &c;
+        break;
+      case change_kind::set_epoch:
+        epoch = &c;
+        break;
+    }
+  }
+
+  return transact("writing changes", [&](pqxx::work& work) {
+    // Catalogue rows first and their removal last, in case the Python
+    // schema ties assignments to streams with a foreign key.
+    for (const auto& [id, c] : streams)
+      if (c->kind == change_kind::put_stream)
+        put_catalog_stream(work, c->stream);
+
+    std::vector<std::string> ids, ips, statuses, reported, types;
+    std::vector<int> ports, capacities;
+    std::vector<std::int64_t> registered, heartbeats;
+    std::vector<double> weights;
+    std::vector<bool> draining;
+    std::vector<std::string> erased_workers;
+    std::set<std::string> touched;
+    for (const auto& [id, c] : workers) {
+      if (c->kind == change_kind::erase_worker) {
+        erased_workers.push_back(id);
+        continue;
+      }
+      const auto& w = c->worker;
+      ids.push_back(w.server_id);
+      ips.push_back(w.ip);
+      ports.push_back(w.port);
+      capacities.push_back(static_cast<int>(w.max_streams));
+      statuses.push_back(to_string(w.state));
+      registered.push_back(w.registered_at_ms);
+      heartbeats.push_back(w.last_heartbeat_ms);
+      reported.push_back(w.reported_status);
+      weights.push_back(w.weight);
+      draining.push_back(w.draining);
+      types.push_back(w.worker_type);
+      touched.insert(w.server_id);
+    }
+    if (!ids.empty())
+      work.exec_params(
+        "INSERT INTO orchestrator_instances (server_id, ip, port, max_streams, "
+        "status, registered_at, last_heartbeat, reported_status, weight, "
+        "draining, worker_type) "
+        "SELECT s, ip, p, m, st, to_timestamp(r / 1000.0), "
+        "to_timestamp(h / 1000.0), rs, w, d, wt FROM unnest($1::text[], "
+        "$2::text[], $3::int[], $4::int[], $5::text[], $6::bigint[], "
+        "$7::bigint[], $8::text[], $9::float8[], $10::bool[], $11::text[]) "
+        "AS u(s, ip, p, m, st, r, h, rs, w, d, wt) "
+        "ON CONFLICT (server_id) DO UPDATE SET ip = EXCLUDED.ip, "
+        "port = EXCLUDED.port, max_streams = EXCLUDED.max_streams, "
+        "status = EXCLUDED.status, registered_at = EXCLUDED.registered_at, "
+        "last_heartbeat = EXCLUDED.last_heartbeat, "
+        "reported_status = EXCLUDED.reported_status, weight = EXCLUDED.weight, "
+        "draining = EXCLUDED.draining, worker_type = EXCLUDED.worker_type",
+        text_array(ids), text_array(ips), number_array(ports),
+        number_array(capacities), text_array(statuses), number_array(registered),
+        number_array(heartbeats), text_array(reported), number_array(weights),
+        number_array(draining), text_array(types));
+
+    std::vector<std::int64_t> all_streams, erased, put_streams, epochs, times;
+    std::vector<std::string> owners;
+    for (const auto& [id, c] : assignments) {
+      all_streams.push_back(id);
+      if (c->kind == change_kind::erase_assignment) {
+        erased.push_back(id);
+        continue;
+      }
+      put_streams.push_back(id);
+      owners.push_back(c->assignment.server_id);
+      epochs.push_back(static_cast<std::int64_t>(c->assignment.epoch));
+      times.push_back(c->assignment.assigned_at_ms);
+      touched.insert(c->assignment.server_id);
+    }
+    if (!all_streams.empty()) {
+      // The previous owners' counts change too.
+      for (const auto& r : work.exec_params(
+             "SELECT DISTINCT server_id FROM orchestrator_stream_assignments "
+             "WHERE stream_id = ANY($1::bigint[])",
+             number_array(all_streams)))
+        touched.insert(r[0].c_str());
+    }
+    if (!erased.empty())
+      work.exec_params("DELETE FROM orchestrator_stream_assignments "
+                       "WHERE stream_id = ANY($1::bigint[])",
+                       number_array(erased));
+    if (!put_streams.empty())
+      work.exec_params(
+        "INSERT INTO orchestrator_stream_assignments (stream_id, server_id, "
+        "epoch, assigned_at, status) SELECT s, o, e, to_timestamp(a / 1000.0), "
+        "'active' FROM unnest($1::bigint[], $2::text[], $3::bigint[], "
+        "$4::bigint[]) AS u(s, o, e, a) "
+        "ON CONFLICT (stream_id) DO UPDATE SET server_id = EXCLUDED.server_id, "
+        "epoch = EXCLUDED.epoch, assigned_at = EXCLUDED.assigned_at, "
+        "status = 'active'",
+        number_array(put_streams), text_array(owners), number_array(epochs),
+        number_array(times));
+    if (!erased_workers.empty()) {
+      work.exec_params("DELETE FROM orchestrator_stream_assignments "
+                       "WHERE server_id = ANY($1::text[])",
+                       text_array(erased_workers));
+      work.exec_params("DELETE FROM orchestrator_instances "
+                       "WHERE server_id = ANY($1::text[])",
+                       text_array(erased_workers));
+    }
+    // The Python server kept current_streams from heartbeats; here it is
+    // always the count of the worker's assignment rows.
+    if (!touched.empty())
+      work.exec_params(
+        "UPDATE orchestrator_instances i SET current_streams = "
+        "(SELECT count(*) FROM orchestrator_stream_assignments a "
+        "WHERE a.server_id = i.server_id) WHERE i.server_id = ANY($1::text[])",
+        text_array({touched.begin(), touched.end()}));
+
+    for (const auto& [id, c] : streams)
+      if (c->kind == change_kind::erase_stream)
+        work.exec_params("DELETE FROM " + catalog_ + " WHERE id = $1", id);
+    if (epoch != nullptr)
+      work.exec_params("UPDATE orchestrator_meta SET value = $1 "
+                       "WHERE key = 'epoch'",
+                       static_cast<std::int64_t>(epoch->epoch));
+  });
+}
+
+caf::error postgres_store::append_rebalance(const rebalance_report& report) {
+  auto moves = json::array();
+  for (const auto& m : report.moves)
+    moves.push_back({{"stream_id", m.stream_id}, {"from", m.from}, {"to", m.to},
+                     {"epoch", m.epoch}});
+  auto details = json{{"moves", moves},
+                      {"workers_affected", report.workers_affected}}
+                   .dump();
+  return transact("writing the rebalance record", [&](pqxx::work& work) {
+    work.exec_params(
+      "INSERT INTO orchestrator_rebalance_history (rebalance_type, "
+      "streams_moved, instances_affected, reason, executed_at, status, "
+      "message, execution_time_ms, remaining_moves, details) VALUES ($1, $2, "
+      "$3, $4, to_timestamp($5 / 1000.0), $6, $7, $8, $9, $10)",
+      report.method, static_cast<std::int64_t>(report.moved),
+      static_cast<std::int64_t>(report.workers_affected.size()), report.reason,
+      report.started_at_ms, report.status, report.message, report.duration_ms,
+      static_cast<std::int64_t>(report.remaining), details);
+  });
+}
+
+caf::expected<rebalance_history> postgres_store::load_rebalances(std::size_t limit) {
+  rebalance_history result;
+  auto err = transact("reading the rebalance history", [&](pqxx::work& work) {
+    auto& totals = result.totals;
+    auto sums = work.exec1(
+      "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), "
+      "COALESCE(sum(streams_moved), 0), COALESCE(sum(execution_time_ms), 0) "
+      "FROM orchestrator_rebalance_history");
+    totals.total = sums[0].as<std::uint64_t>();
+    totals.successful = sums[1].as<std::uint64_t>();
+    totals.streams_moved = sums[2].as<std::uint64_t>();
+    totals.total_duration_ms = sums[3].as<double>();
+    for (const auto& r : work.exec(
+           "SELECT COALESCE(reason, ''), sum(streams_moved) FROM "
+           "orchestrator_rebalance_history GROUP BY 1"))
+      totals.moved_by_reason[r[0].c_str()] = r[1].as<std::uint64_t>(0);
+    for (const auto& r : work.exec_params(
+           "SELECT id, rebalance_type, COALESCE(reason, ''), status, message, "
+           "streams_moved, execution_time_ms, remaining_moves, "
+           + millis_of("executed_at")
+           + ", details FROM orchestrator_rebalance_history ORDER BY id DESC "
+             "LIMIT $1",
+           static_cast<std::int64_t>(limit))) {
+      rebalance_report report;
+      report.id = r[0].as<std::uint64_t>();
+      report.method = r[1].c_str();
+      report.reason = r[2].c_str();
+      report.status = r[3].c_str();
+      report.message = r[4].c_str();
+      report.moved = static_cast<std::uint64_t>(r[5].as<std::int64_t>(0));
+      report.planned = report.moved;
+      report.duration_ms = r[6].as<double>(0);
+      report.remaining = static_cast<std::uint64_t>(r[7].as<std::int64_t>(0));
+      report.started_at_ms = r[8].as<std::int64_t>(0);
+      auto details = json::parse(r[9].c_str(), nullptr, false);
+      if (details.is_object()) {
+        for (const auto& m : details.value("moves", json::array()))
+          report.moves.push_back(stream_move{m.value("stream_id", std::int64_t{0}),
+                                             m.value("from", std::string{}),
+                                             m.value("to", std::string{}),
+                                             m.value("epoch", std::uint64_t{0})});
+        for (const auto& w : details.value("workers_affected", json::array()))
+          if (w.is_string())
+            report.workers_affected.push_back(w.get<std::string>());
+      }
+      result.recent.push_back(std::move(report));
+    }
+  });
+  if (err)
+    return err;
+  if (!result.recent.empty())
+    result.totals.last = {result.recent.front()};
+  return result;
+}
+
+caf::error postgres_store::append_samples(const std::vector<worker_sample>& samples) {
+  if (samples.empty())
+    return caf::none;
+  std::vector<std::string> ids;
+  std::vector<double> cpu, memory, used, total, disk, free, disk_total, l1, l5,
+    l15, uptime;
+  std::vector<std::int64_t> at;
+  for (const auto& s : samples) {
+    const auto& m = s.sample;
+    ids.push_back(s.server_id);
+    cpu.push_back(m.cpu_percent);
+    memory.push_back(m.memory_percent);
+    used.push_back(m.memory_used_gb);
+    total.push_back(m.memory_total_gb);
+    disk.push_back(m.disk_percent);
+    free.push_back(m.disk_free_gb);
+    disk_total.push_back(m.disk_total_gb);
+    auto load = [&](std::size_t i) {
+      return i < m.load_average.size() ? m.load_average[i] : 0.0;
+    };
+    l1.push_back(load(0));
+    l5.push_back(load(1));
+    l15.push_back(load(2));
+    uptime.push_back(m.uptime_seconds < 0 ? 0 : m.uptime_seconds);
+    at.push_back(m.recorded_at_ms);
+  }
+  return transact("writing worker metrics", [&](pqxx::work& work) {
+    work.exec_params(
+      "INSERT INTO orchestrator_instance_metrics (server_id, cpu_percent, "
+      "memory_percent, memory_used_gb, memory_total_gb, disk_percent, "
+      "disk_free_gb, disk_total_gb, load_average_1m, load_average_5m, "
+      "load_average_15m, uptime_seconds, recorded_at) SELECT s, c, m, mu, mt, "
+      "d, df, dt, l1, l5, l15, u::bigint, to_timestamp(r / 1000.0) FROM "
+      "unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], "
+      "$5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], "
+      "$10::float8[], $11::float8[], $12::float8[], $13::bigint[]) "
+      "AS x(s, c, m, mu, mt, d, df, dt, l1, l5, l15, u, r)",
+      text_array(ids), number_array(cpu), number_array(memory),
+      number_array(used), number_array(total), number_array(disk),
+      number_array(free), number_array(disk_total), number_array(l1),
+      number_array(l5), number_array(l15), number_array(uptime),
+      number_array(at));
+  });
+}
+
+} // namespace orchestrator
