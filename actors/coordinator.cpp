@@ -536,6 +536,13 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
         return not_ready();
       return st.state.list_streams(offset, limit);
     },
+    [self](caf::get_atom, atoms::streams_atom,
+           const std::vector<std::int64_t>& ids) -> caf::result<std::vector<stream_row>> {
+      auto& st = self->state;
+      if (!st.loaded)
+        return not_ready();
+      return st.state.find_streams(ids);
+    },
     [self](caf::get_atom,
            atoms::summary_atom) -> caf::result<cluster_summary> {
       auto& st = self->state;

@@ -84,6 +84,8 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 /// - (get_atom, assignments_atom) -> std::vector<assignment_row>
 /// - (get_atom, streams_atom, std::uint64_t offset, std::uint64_t limit)
 ///   -> stream_page
+/// - (get_atom, streams_atom, std::vector<std::int64_t>) -> catalogue rows
+///   of those ids
 /// - (get_atom, summary_atom) -> cluster_summary
 /// - (liveness_atom) -> std::vector<liveness>
 /// - (loads_atom) -> balance_input

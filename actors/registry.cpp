@@ -354,6 +354,8 @@ registry::register_worker(const registration& request, instant now) {
   row.max_streams = request.max_streams;
   if (request.weight > 0)
     row.weight = request.weight;
+  if (!request.worker_type.empty())
+    row.worker_type = request.worker_type;
   row.state = worker_state::active;
   row.last_heartbeat_ms = now.wall_ms;
   put_worker(row);
@@ -863,6 +865,16 @@ stream_page registry::list_streams(std::uint64_t offset,
     page.streams.push_back(std::move(view));
   }
   return page;
+}
+
+std::vector<stream_row>
+registry::find_streams(const std::vector<std::int64_t>& ids) const {
+  std::vector<stream_row> result;
+  result.reserve(ids.size());
+  for (auto id : ids)
+    if (auto i = streams_.find(id); i != streams_.end())
+      result.push_back(i->second.row);
+  return result;
 }
 
 cluster_summary registry::summary() const {

@@ -148,6 +148,8 @@ public:
   std::vector<stream_lease> owned_by(const std::string& server_id) const;
   std::vector<assignment_row> list_assignments() const;
   stream_page list_streams(std::uint64_t offset, std::uint64_t limit) const;
+  /// Returns the catalogue rows of `ids` that exist, in the order given.
+  std::vector<stream_row> find_streams(const std::vector<std::int64_t>& ids) const;
   cluster_summary summary() const;
   std::vector<liveness> active_liveness() const;
   /// Returns the quarantine end of each quarantined active worker.

@@ -54,7 +54,7 @@ struct worker_row {
   /// streams away; set and cleared by an operator.
   bool draining = false;
   /// Free-form kind of worker, from the /api generation's registration.
-  std::string worker_type;
+  std::string worker_type = {};
 };
 
 template <class Inspector>
@@ -156,12 +156,14 @@ struct registration {
   /// Zero when the request names no weight: a new worker then gets 1 and a
   /// known one keeps its weight.
   double weight = 0;
+  /// Empty when the request names no type: a known worker keeps its own.
+  std::string worker_type = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registration& x) {
   return f(caf::meta::type_name("registration"), x.server_id, x.ip, x.port,
-           x.max_streams, x.weight);
+           x.max_streams, x.weight, x.worker_type);
 }
 
 struct register_reply {

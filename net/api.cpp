@@ -351,7 +351,10 @@ http_response error_response(const caf::error& err) {
 }
 
 api::api(actor_bridge bridge, api_settings config)
-  : bridge_(std::move(bridge)), config_(std::move(config)) {
+  : bridge_(std::move(bridge)),
+    config_(std::move(config)),
+    outcomes_(std::make_shared<stream_outcomes>()),
+    started_ms_(now_instant().wall_ms) {
   add_worker_routes();
   add_listing_routes();
   add_health_routes();
@@ -359,6 +362,7 @@ api::api(actor_bridge bridge, api_settings config)
   add_catalog_routes();
   add_metrics_routes();
   add_resilience_routes();
+  add_generation_two_routes();
   router_.set_observer([](const std::string& method, const std::string& route,
                           unsigned status, double seconds) {
     telemetry::global().request_served(method, route, status, seconds);
@@ -1482,6 +1486,341 @@ void api::add_catalog_routes() {
                                                         : json(owner)}});
       }),
       caf::delete_atom::value, stream_id);
+  });
+}
+
+} // namespace orchestrator
+
+namespace orchestrator {
+
+// -- second generation (/api/*) -----------------------------------------------
+
+namespace {
+
+/// The capacity note of an /api reply whose claim was capped.
+void note_cap(json& body, const api_registration& registration) {
+  if (!registration.capped)
+    return;
+  body["capacity_capped"] = true;
+  body["requested_capacity"] = registration.requested_capacity;
+  body["message"] = body.value("message", std::string{}) + "; capacity "
+                    + std::to_string(registration.requested_capacity)
+                    + " is above the maximum of "
+                    + std::to_string(registration.request.max_streams)
+                    + " (--max-worker-capacity) and was capped";
+}
+
+/// Like error_response, but points an unknown /api worker at the /api way
+/// of registering.
+http_response api_error_response(const caf::error& err) {
+  auto response = error_response(err);
+  const std::string legacy = "POST /register";
+  if (auto at = response.body.find(legacy); at != std::string::npos)
+    response.body.replace(at, legacy.size(),
+                          "POST /api/workers/register or POST /api/heartbeat");
+  return response;
+}
+
+template <class Reply, class Render>
+std::function<void(caf::expected<Reply>)> api_reply_with(responder respond,
+                                                         Render render) {
+  return [respond, render](caf::expected<Reply> reply) {
+    if (!reply) {
+      respond(api_error_response(reply.error()));
+      return;
+    }
+    respond(render(*reply));
+  };
+}
+
+json stream_details(const stream_row& row) {
+  auto metadata = json::parse(row.metadata, nullptr, false);
+  if (!metadata.is_object())
+    metadata = json::object();
+  return {{"stream_id", std::to_string(row.id)},
+          {"id", row.id},
+          {"stream_url", row.url},
+          {"url", row.url},
+          {"name", row.name},
+          {"metadata", metadata}};
+}
+
+} // namespace
+
+void api::add_generation_two_routes() {
+  router_.add("POST", "/api/workers/register",
+              [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_api_registration(j, config_.limits, config_.max_capacity);
+    });
+    if (!body)
+      return;
+    auto registration = *body;
+    bridge_.ask<register_reply>(
+      role::coordinator,
+      api_reply_with<register_reply>(respond, [registration](register_reply& reply) {
+        json out = {{"success", true},
+                    {"worker_id", registration.request.server_id},
+                    {"message", reply.reregistration
+                                  ? "worker registered again; it keeps its "
+                                    "streams"
+                                  : "worker registered"},
+                    {"capacity", reply.max_streams},
+                    {"reregistration", reply.reregistration},
+                    {"assigned_streams", sorted_ids(reply.owned)}};
+        note_cap(out, registration);
+        return json_response(200, out);
+      }),
+      atoms::register_atom::value, registration.request);
+  });
+
+  router_.add("POST", "/api/heartbeat", [this](routed_request request, responder respond) {
+    auto body = decode_body(request, respond, [this](const json& j) {
+      return decode_api_heartbeat(j, config_.limits, config_.max_capacity);
+    });
+    if (!body)
+      return;
+    auto bridge = bridge_;
+    auto beat = *body;
+    auto render = [respond, bridge, beat](caf::expected<heartbeat_reply> reply,
+                                          bool registered) {
+      if (!reply) {
+        respond(api_error_response(reply.error()));
+        return;
+      }
+      if (beat.metrics) {
+        auto sample = *beat.metrics;
+        sample.recorded_at_ms = now_instant().wall_ms;
+        bridge.tell(role::metrics, atoms::record_atom::value,
+                    beat.beat.server_id, sample);
+        bridge.tell(role::store, atoms::record_atom::value, beat.beat.server_id,
+                    sample);
+      }
+      json out = {{"success", true},
+                  {"message", registered ? "unknown worker registered from its "
+                                           "heartbeat"
+                                         : "heartbeat recorded"},
+                  {"registered", registered},
+                  {"assigned_streams", sorted_ids(reply->owned)}};
+      if (registered)
+        note_cap(out, beat.registration);
+      respond(json_response(200, out));
+    };
+    bridge_.ask<heartbeat_reply>(
+      role::coordinator,
+      [bridge, beat, render, respond](caf::expected<heartbeat_reply> reply) {
+        bool unknown = !reply
+                       && (is(reply.error(), errc::unknown_worker)
+                           || is(reply.error(), errc::worker_dead));
+        if (!unknown) {
+          render(std::move(reply), false);
+          return;
+        }
+        // The Python server registered unknown workers from their
+        // heartbeat; a worker declared dead starts over the same way.
+        bridge.ask<register_reply>(
+          role::coordinator,
+          [bridge, beat, render, respond](caf::expected<register_reply> joined) {
+            if (!joined) {
+              respond(api_error_response(joined.error()));
+              return;
+            }
+            bridge.ask<heartbeat_reply>(
+              role::coordinator,
+              [render](caf::expected<heartbeat_reply> again) {
+                render(std::move(again), true);
+              },
+              atoms::heartbeat_atom::value, beat.beat);
+          },
+          atoms::register_atom::value, beat.registration.request);
+      },
+      atoms::heartbeat_atom::value, beat.beat);
+  });
+
+  router_.add("GET", "/api/workers", [this](routed_request, responder respond) {
+    bridge_.ask<std::vector<worker_view>>(
+      role::coordinator,
+      api_reply_with<std::vector<worker_view>>(respond, [](std::vector<worker_view>& views) {
+        auto list = json::array();
+        for (const auto& view : views) {
+          const auto& row = view.row;
+          auto load = static_cast<std::int64_t>(view.stream_count);
+          list.push_back(
+            {{"instance_id", row.server_id},
+             {"worker_type", row.worker_type},
+             {"status", to_string(row.state)},
+             {"capacity", row.max_streams},
+             {"current_load", load},
+             {"available_capacity",
+              std::max<std::int64_t>(0, std::int64_t{row.max_streams} - load)},
+             {"last_heartbeat", iso_time(row.last_heartbeat_ms)},
+             {"registered_at", iso_time(row.registered_at_ms)}});
+        }
+        return json_response(200, {{"workers", list}, {"total", views.size()}});
+      }),
+      caf::get_atom::value, atoms::workers_atom::value);
+  });
+
+  router_.add("GET", "/api/streams/assign", [this](routed_request request,
+                                                   responder respond) {
+    auto worker = request.query_value("worker_id");
+    if (!worker || !valid_server_id(*worker)) {
+      respond(json_response(
+        422, validation_body({field_error{
+               {"query", "worker_id"},
+               worker ? "must be 1 to 128 printable ASCII characters without "
+                        "spaces or '/'"
+                      : "field required",
+               worker ? "value_error.server_id" : "value_error.missing"}})));
+      return;
+    }
+    auto capacity = query_integer(request, "capacity", 1, 1, 100000, respond);
+    if (!capacity)
+      return;
+    if (auto type = request.query_value("worker_type"); type && type->size() > 64) {
+      respond(json_response(
+        422, validation_body({field_error{{"query", "worker_type"},
+                                          "ensure this value has at most 64 "
+                                          "characters",
+                                          "value_error.any_str.max_length"}})));
+      return;
+    }
+    auto requested = *capacity;
+    auto granted = std::min<std::int64_t>(requested, config_.max_capacity);
+    auto server_id = *worker;
+    auto bridge = bridge_;
+    auto finish = [respond, server_id, requested, granted](json out) {
+      out["worker_id"] = server_id;
+      if (granted < requested) {
+        out["capacity_capped"] = true;
+        out["requested_capacity"] = requested;
+        out["capacity"] = granted;
+      }
+      respond(json_response(200, out));
+    };
+    bridge_.ask<assign_reply>(
+      role::coordinator,
+      [respond, bridge, finish](caf::expected<assign_reply> reply) {
+        if (!reply) {
+          respond(api_error_response(reply.error()));
+          return;
+        }
+        if (reply->assigned.empty()) {
+          finish({{"status", "no_streams"},
+                  {"assigned_streams", json::array()},
+                  {"message", reply->outcome == assign_outcome::no_capacity
+                                ? "the worker is at its capacity"
+                                : "no stream is waiting for a worker"}});
+          return;
+        }
+        auto ids = reply->assigned;
+        bridge.ask<std::vector<stream_row>>(
+          role::coordinator,
+          [respond, ids, finish](caf::expected<std::vector<stream_row>> rows) {
+            if (!rows) {
+              respond(api_error_response(rows.error()));
+              return;
+            }
+            auto details = json::array();
+            for (const auto& row : *rows)
+              details.push_back(stream_details(row));
+            finish({{"status", "assigned"},
+                    {"assigned_streams", ids},
+                    {"streams", details},
+                    {"total", ids.size()}});
+          },
+          caf::get_atom::value, atoms::streams_atom::value, ids);
+      },
+      atoms::assign_atom::value,
+      assign_request{server_id, static_cast<std::uint32_t>(granted)});
+  });
+
+  router_.add("POST", "/api/streams/update", [this](routed_request request,
+                                                    responder respond) {
+    auto body = decode_body(request, respond, [](const json& j) {
+      return decode_api_stream_update(j);
+    });
+    if (!body)
+      return;
+    auto update = *body;
+    auto outcomes = outcomes_;
+    auto id_text = std::to_string(update.stream_id);
+    if (!update.ends) {
+      // Progress only: the worker must exist, nothing changes.
+      bridge_.ask<worker_view>(
+        role::coordinator,
+        api_reply_with<worker_view>(respond, [update, id_text](worker_view&) {
+          return json_response(200, {{"success", true},
+                                     {"message", "stream " + id_text
+                                                   + " is " + update.status},
+                                     {"ended", false}});
+        }),
+        caf::get_atom::value, atoms::worker_atom::value, update.server_id);
+      return;
+    }
+    bridge_.ask<release_reply>(
+      role::coordinator,
+      api_reply_with<release_reply>(respond, [update, id_text, outcomes](release_reply& reply) {
+        if (reply.released.empty())
+          return json_response(200, {{"success", true},
+                                     {"message", "stream " + id_text
+                                                   + " is not assigned to "
+                                                   + update.server_id
+                                                   + "; nothing changed"},
+                                     {"ended", false}});
+        if (update.status == "completed")
+          ++outcomes->completed;
+        else if (update.status == "failed")
+          ++outcomes->failed;
+        else
+          ++outcomes->cancelled;
+        return json_response(200, {{"success", true},
+                                   {"message", "stream " + id_text + " "
+                                                 + update.status
+                                                 + "; it is free for another "
+                                                   "worker"},
+                                   {"ended", true}});
+      }),
+      atoms::release_atom::value,
+      release_request{update.server_id, {update.stream_id}, {}});
+  });
+
+  router_.add("GET", "/api/metrics", [this](routed_request, responder respond) {
+    auto outcomes = outcomes_;
+    auto started = started_ms_;
+    bridge_.ask<cluster_summary>(
+      role::coordinator,
+      api_reply_with<cluster_summary>(respond, [outcomes, started](cluster_summary& s) {
+        auto now = now_instant().wall_ms;
+        auto completed = outcomes->completed.load();
+        auto failed = outcomes->failed.load();
+        auto finished = completed + failed;
+        return json_response(
+          200,
+          {{"orchestrator", {{"status", s.store_available ? "active" : "degraded"},
+                             {"uptime", static_cast<double>(now - started) / 1000.0},
+                             {"timestamp", iso_time(now)}}},
+           {"workers", {{"total", s.workers_total},
+                        {"active", s.workers_active},
+                        {"total_capacity", s.total_capacity},
+                        {"current_load", s.current_load},
+                        {"utilization_percent",
+                         s.total_capacity == 0
+                           ? 0.0
+                           : 100.0 * static_cast<double>(s.current_load)
+                               / static_cast<double>(s.total_capacity)}}},
+           {"streams", {{"total_assignments", s.streams_assigned},
+                        {"completed", completed},
+                        {"failed", failed},
+                        {"cancelled", outcomes->cancelled.load()},
+                        {"processing", s.streams_assigned},
+                        {"success_rate",
+                         finished == 0 ? 100.0
+                                       : 100.0 * static_cast<double>(completed)
+                                           / static_cast<double>(finished)},
+                        {"counted_since", iso_time(started)}}}});
+      }),
+      caf::get_atom::value, atoms::summary_atom::value);
   });
 }
 

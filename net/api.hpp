@@ -5,6 +5,7 @@
 #include "net/json_codec.hpp"
 #include "net/router.hpp"
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -48,8 +49,17 @@ private:
   bool answer_as_follower(const http_request& request,
                           const responder& respond) const;
 
+  /// Streams /api workers reported finished since this server started.
+  struct stream_outcomes {
+    std::atomic<std::uint64_t> completed{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> cancelled{0};
+  };
+
   actor_bridge bridge_;
   api_settings config_;
+  std::shared_ptr<stream_outcomes> outcomes_;
+  std::int64_t started_ms_;
   router router_;
 };
 

@@ -338,6 +338,199 @@ decoded<registration> decode_registration(const json& body,
   return finish(std::move(value), std::move(errors));
 }
 
+namespace {
+
+/// Reads a worker id from `key` with the same rules as server_id.
+std::optional<std::string> read_worker_id(object_reader& reader, const char* key) {
+  auto id = reader.string_field(key, true, 128);
+  if (id && !valid_server_id(*id)) {
+    reader.fail(key,
+                "must be 1 to 128 printable ASCII characters without spaces "
+                "or '/'",
+                "value_error.server_id");
+    return std::nullopt;
+  }
+  return id;
+}
+
+/// Reads the registration fields the two /api requests share: the id under
+/// `id_key`, worker_type, capacity, ip and port, the last two also from
+/// metadata.
+std::optional<api_registration>
+read_api_registration(object_reader& reader, const char* id_key,
+                      const decode_limits& limits, std::uint32_t max_capacity,
+                      std::vector<field_error>& errors) {
+  auto before = errors.size();
+  auto id = read_worker_id(reader, id_key);
+  auto type = reader.string_field("worker_type", false, 64, "");
+  auto capacity = reader.int_field("capacity", false, 0, 10'000'000,
+                                   limits.default_max_streams);
+  auto ip = reader.string_field("ip", false, 253, "");
+  auto port = reader.int_field("port", false, 0, 65535, 0);
+  if (const auto* metadata = reader.object_field("metadata")) {
+    object_reader inner{*metadata, {"body", "metadata"}, errors};
+    auto meta_ip = inner.string_field("ip", false, 253, "");
+    auto meta_port = inner.int_field("port", false, 0, 65535, 0);
+    inner.string_field("version", false, 64, "");
+    inner.string_field("region", false, 64, "");
+    if (ip && ip->empty() && meta_ip)
+      ip = meta_ip;
+    if (port && *port == 0 && meta_port)
+      port = meta_port;
+  }
+  if (errors.size() != before)
+    return std::nullopt;
+  api_registration result;
+  result.requested_capacity = *capacity;
+  result.capped = *capacity > max_capacity;
+  result.request.server_id = *id;
+  result.request.ip = *ip;
+  result.request.port = static_cast<std::uint16_t>(*port);
+  result.request.max_streams = static_cast<std::uint32_t>(
+    std::min<std::int64_t>(*capacity, max_capacity));
+  result.request.worker_type = *type;
+  return result;
+}
+
+/// Reads the system metrics of an /api heartbeat, whose clients send fewer
+/// fields than the first generation's: every field is optional, and a sample
+/// is kept only when it names the CPU and memory use.
+std::optional<metrics_sample> read_api_metrics(const json& object,
+                                               std::vector<field_error>& errors) {
+  object_reader reader{object, {"body", "metrics", "system"}, errors};
+  auto before = errors.size();
+  constexpr double max_gb = 1.0e9;
+  auto cpu = reader.number_field("cpu_percent", false, 0, 100);
+  auto memory = reader.number_field("memory_percent", false, 0, 100);
+  auto memory_used = reader.number_field("memory_used_gb", false, 0, max_gb);
+  auto memory_total = reader.number_field("memory_total_gb", false, 0, max_gb);
+  auto disk = reader.number_field("disk_percent", false, 0, 100);
+  auto disk_free = reader.number_field("disk_free_gb", false, 0, max_gb);
+  auto disk_total = reader.number_field("disk_total_gb", false, 0, max_gb);
+  auto uptime = reader.number_field("uptime_seconds", false, 0, 1.0e11);
+  if (errors.size() != before || !cpu || !memory)
+    return std::nullopt;
+  metrics_sample sample;
+  sample.cpu_percent = *cpu;
+  sample.memory_percent = *memory;
+  sample.memory_used_gb = memory_used.value_or(0);
+  sample.memory_total_gb = memory_total.value_or(0);
+  sample.disk_percent = disk.value_or(0);
+  sample.disk_free_gb = disk_free.value_or(0);
+  sample.disk_total_gb = disk_total.value_or(0);
+  sample.uptime_seconds = uptime.value_or(-1);
+  if (auto i = object.find("load_average");
+      i != object.end() && i->is_array() && i->size() == 3) {
+    for (const auto& x : *i)
+      if (x.is_number() && std::isfinite(x.get<double>()) && x.get<double>() >= 0)
+        sample.load_average.push_back(x.get<double>());
+    if (sample.load_average.size() != 3)
+      sample.load_average.clear();
+  }
+  return sample;
+}
+
+} // namespace
+
+decoded<api_registration> decode_api_registration(const json& body,
+                                                  const decode_limits& limits,
+                                                  std::uint32_t max_capacity) {
+  std::vector<field_error> errors;
+  object_reader reader{body, {"body"}, errors};
+  auto result = read_api_registration(reader, "instance_id", limits,
+                                      max_capacity, errors);
+  reader.string_field("status", false, 64, "active");
+  if (auto m = body.find("metadata"); m != body.end() && m->is_object()) {
+    auto c = m->find("capabilities");
+    if (c != m->end() && !c->is_null() && !c->is_array())
+      errors.push_back(field_error{{"body", "metadata", "capabilities"},
+                                   "value is not a valid list",
+                                   "type_error.list"});
+  }
+  return finish(std::move(result), std::move(errors));
+}
+
+decoded<api_heartbeat> decode_api_heartbeat(const json& body,
+                                            const decode_limits& limits,
+                                            std::uint32_t max_capacity) {
+  std::vector<field_error> errors;
+  object_reader reader{body, {"body"}, errors};
+  auto registration = read_api_registration(reader, "worker_instance_id",
+                                            limits, max_capacity, errors);
+  auto status = reader.string_field("status", false, 64, "active");
+  // The worker's own counts are checked for type and range, but the
+  // orchestrator counts from its assignments, never from these.
+  reader.int_field("current_load", false, 0, 10'000'000, 0);
+  reader.int_field("available_capacity", false, -10'000'000, 10'000'000, 0);
+  std::optional<metrics_sample> metrics;
+  if (const auto* all = reader.object_field("metrics")) {
+    object_reader inner{*all, {"body", "metrics"}, errors};
+    if (const auto* system = inner.object_field("system"))
+      metrics = read_api_metrics(*system, errors);
+    inner.object_field("worker");
+  }
+  if (auto i = body.find("timestamp");
+      i != body.end() && !i->is_null() && !i->is_string() && !i->is_number())
+    reader.fail("timestamp", "must be an ISO-8601 string or a number",
+                "type_error.timestamp");
+  std::optional<api_heartbeat> value;
+  if (errors.empty()) {
+    api_heartbeat result;
+    result.beat.server_id = registration->request.server_id;
+    result.beat.reported_status = *status;
+    result.metrics = metrics;
+    result.registration = *registration;
+    value = std::move(result);
+  }
+  return finish(std::move(value), std::move(errors));
+}
+
+decoded<api_stream_update> decode_api_stream_update(const json& body) {
+  std::vector<field_error> errors;
+  object_reader reader{body, {"body"}, errors};
+  // The assign reply gives stream_id as a string and id as a number;
+  // clients send back either.
+  std::optional<std::int64_t> stream_id;
+  if (auto i = body.find("stream_id"); i == body.end() || i->is_null()) {
+    reader.fail("stream_id", "field required", "value_error.missing");
+  } else if (i->is_string()) {
+    const auto& text = i->get_ref<const std::string&>();
+    bool digits = !text.empty() && text.size() <= 18
+                  && text.find_first_not_of("0123456789") == std::string::npos;
+    if (digits)
+      stream_id = std::stoll(text);
+    else
+      reader.fail("stream_id", "must be a stream id: an integer or a string "
+                               "of digits",
+                  "type_error.integer");
+  } else {
+    stream_id = reader.int_field("stream_id", true, 0,
+                                 std::numeric_limits<std::int64_t>::max());
+  }
+  auto worker = read_worker_id(reader, "worker_instance_id");
+  auto status = reader.string_field("status", true, 32);
+  bool known = false;
+  bool ends = false;
+  if (status) {
+    for (std::size_t k = 0; k < std::size(api_stream_statuses); ++k)
+      if (*status == api_stream_statuses[k]) {
+        known = true;
+        ends = k < 3;
+      }
+    if (!known)
+      reader.fail("status",
+                  "must be one of completed, failed, cancelled (these end the "
+                  "worker's ownership), processing, running, started or "
+                  "pending",
+                  "value_error.enum");
+  }
+  reader.object_field("result");
+  std::optional<api_stream_update> value;
+  if (errors.empty())
+    value = api_stream_update{*worker, *stream_id, *status, ends};
+  return finish(std::move(value), std::move(errors));
+}
+
 decoded<heartbeat_request> decode_heartbeat(const json& body,
                                             const decode_limits& limits) {
   std::vector<field_error> errors;

@@ -65,6 +65,48 @@ struct decode_limits {
 decoded<registration> decode_registration(const json& body,
                                           const decode_limits& limits);
 
+/// A worker's registration through POST /api/workers/register, or the
+/// registration implied by an /api heartbeat from an unknown worker.
+struct api_registration {
+  registration request;
+  /// The capacity the worker asked for, before the cap.
+  std::int64_t requested_capacity = 0;
+  bool capped = false;
+};
+
+decoded<api_registration> decode_api_registration(const json& body,
+                                                  const decode_limits& limits,
+                                                  std::uint32_t max_capacity);
+
+/// POST /api/heartbeat: the heartbeat, its optional metrics, and the
+/// registration to make when the worker is unknown.
+struct api_heartbeat {
+  heartbeat beat;
+  std::optional<metrics_sample> metrics;
+  api_registration registration;
+};
+
+decoded<api_heartbeat> decode_api_heartbeat(const json& body,
+                                            const decode_limits& limits,
+                                            std::uint32_t max_capacity);
+
+/// POST /api/streams/update.
+struct api_stream_update {
+  std::string server_id;
+  std::int64_t stream_id = 0;
+  std::string status;
+  /// True for completed, failed and cancelled: the worker lets go.
+  bool ends = false;
+};
+
+decoded<api_stream_update> decode_api_stream_update(const json& body);
+
+/// The statuses a stream update may carry. The first three end the worker's
+/// ownership; the others only report progress.
+inline constexpr const char* api_stream_statuses[]
+  = {"completed", "failed", "cancelled", "processing", "running", "started",
+     "pending"};
+
 /// A heartbeat and the optional system metrics it carries.
 struct heartbeat_request {
   heartbeat beat;
