@@ -60,6 +60,41 @@ bool retry_commit(coordinator_self* self, const caf::error& err) {
   return true;
 }
 
+/// Asks the store, a second from now, whether it takes writes again, so
+/// that /ready recovers with the store even when no write comes.
+void schedule_probe(coordinator_self* self) {
+  auto& st = self->state;
+  if (st.probing)
+    return;
+  st.probing = true;
+  self->delayed_send(self, std::chrono::seconds{1}, atoms::check_atom::value);
+}
+
+void probe_store(coordinator_self* self) {
+  auto& st = self->state;
+  st.probing = false;
+  const auto& store = st.handles.get(role::store);
+  if (st.store_available || !store)
+    return;
+  self->request(store, std::chrono::seconds{5}, caf::get_atom::value,
+                atoms::check_atom::value)
+    .then(
+      [self](caf::ok_atom) {
+        auto& st = self->state;
+        if (st.store_available || st.committing)
+          return;
+        logger("actors")->info("store-recovered previous_error=\"{}\"",
+                               st.store_error);
+        st.store_available = true;
+        st.store_error.clear();
+      },
+      [self](caf::error& err) {
+        // A store without a check waits for the next write to tell.
+        if (!is(err, errc::unavailable))
+          schedule_probe(self);
+      });
+}
+
 void on_commit(coordinator_self* self, const caf::error& err) {
   auto& st = self->state;
   // A batch without changes completes without a call to the store.
@@ -101,6 +136,7 @@ void on_commit(coordinator_self* self, const caf::error& err) {
     st.breaker.record_failure(steady_ms());
     st.store_available = false;
     st.store_error = describe(err);
+    schedule_probe(self);
     if (retry_commit(self, err))
       return;
   }
@@ -535,6 +571,9 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       if (!st.loaded)
         return not_ready();
       return st.state.list_streams(offset, limit);
+    },
+    [self](atoms::check_atom) {
+      probe_store(self);
     },
     [self](caf::get_atom, atoms::streams_atom,
            const std::vector<std::int64_t>& ids) -> caf::result<std::vector<stream_row>> {

@@ -39,6 +39,8 @@ struct coordinator_state {
   bool committing = false;
   bool store_available = true;
   std::string store_error;
+  /// A check of the store is scheduled while it is unavailable.
+  bool probing = false;
   /// Start of the commit in flight, for its duration metric.
   std::chrono::steady_clock::time_point commit_started;
   /// The changes of the commit in flight, kept for retries.

@@ -42,7 +42,7 @@ void check_store(store_self* self) {
   }
   if (!err)
     flush_samples(self);
-  self->delayed_send(self, store_check_interval, atoms::check_atom::value);
+  self->delayed_send(self, store_check_interval, caf::tick_atom::value);
 }
 
 } // namespace
@@ -58,7 +58,7 @@ caf::behavior store_actor(store_self* self, store_factory factory) {
   self->state.backend = std::move(*opened);
   logger("store")->debug("store-opened store={}",
                          self->state.backend->describe());
-  self->delayed_send(self, store_check_interval, atoms::check_atom::value);
+  self->delayed_send(self, store_check_interval, caf::tick_atom::value);
   return {
     [self](atoms::load_atom) -> caf::result<store_snapshot> {
       auto snapshot = self->state.backend->load();
@@ -101,8 +101,17 @@ caf::behavior store_actor(store_self* self, store_factory factory) {
       }
       return caf::ok_atom::value;
     },
-    [self](atoms::check_atom) {
+    [self](caf::tick_atom) {
       check_store(self);
+    },
+    [self](caf::get_atom, atoms::check_atom) -> caf::result<caf::ok_atom> {
+      auto& backend = *self->state.backend;
+      if (!backend.checks_writes())
+        return make_error(errc::unavailable,
+                          "this store has no check; the next write tells");
+      if (auto err = backend.check())
+        return err;
+      return caf::ok_atom::value;
     },
   };
 }

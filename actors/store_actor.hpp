@@ -41,6 +41,8 @@ struct store_state {
 /// - (get_atom, history_atom, std::uint64_t limit) -> rebalance_history
 /// - (record_atom, std::string server_id, metrics_sample): buffers a
 ///   worker's sample for the metrics table, written once a second
+/// - (get_atom, check_atom) -> ok_atom when the store would take writes;
+///   an error when it would not or cannot tell
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           store_factory factory);
 

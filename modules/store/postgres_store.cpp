@@ -103,6 +103,13 @@ INSERT INTO orchestrator_meta (key, value) VALUES ('schema_version', 1)
   ON CONFLICT (key) DO NOTHING;
 )sql";
 
+// Sets each worker's current_streams to the count of its live assignment
+// rows; the callers narrow it down with more conditions.
+constexpr const char* recount_sql
+  = "UPDATE orchestrator_instances i SET current_streams = (SELECT count(*) "
+    "FROM orchestrator_stream_assignments a WHERE a.server_id = i.server_id "
+    "AND (a.status IS NULL OR a.status = 'active')) WHERE true";
+
 constexpr const char* leader_table_sql = R"sql(
 CREATE TABLE IF NOT EXISTS orchestrator_leader (
   id      INTEGER PRIMARY KEY CHECK (id = 1),
@@ -357,6 +364,9 @@ caf::error postgres_store::prepare_schema() {
     work.exec(python_tables_sql);
     work.exec(our_additions_sql);
     work.exec(leader_table_sql);
+    // The Python server kept these counts from heartbeats; from now on they
+    // follow the assignment rows.
+    work.exec(recount_sql);
     work.exec_params("INSERT INTO orchestrator_leader (id, address, pid, since) "
                      "VALUES (1, $1, $2, now()) ON CONFLICT (id) DO UPDATE SET "
                      "address = $1, pid = $2, since = now()",
@@ -708,9 +718,7 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
     // always the count of the worker's assignment rows.
     if (!touched.empty())
       work.exec_params(
-        "UPDATE orchestrator_instances i SET current_streams = "
-        "(SELECT count(*) FROM orchestrator_stream_assignments a "
-        "WHERE a.server_id = i.server_id) WHERE i.server_id = ANY($1::text[])",
+        std::string{recount_sql} + " AND i.server_id = ANY($1::text[])",
         text_array({touched.begin(), touched.end()}));
 
     for (const auto& [id, c] : streams)

@@ -60,6 +60,9 @@ public:
   caf::expected<rebalance_history> load_rebalances(std::size_t limit) override;
   caf::error append_samples(const std::vector<worker_sample>& samples) override;
   caf::error check() override;
+  bool checks_writes() const override {
+    return true;
+  }
 
   /// Returns `connection` as postgresql://user@host:port/database, without
   /// the password, for logs and errors.

@@ -52,6 +52,12 @@ public:
   virtual caf::error check() {
     return caf::none;
   }
+
+  /// True if check() tells whether writes would succeed, so that a passing
+  /// check may end an outage without waiting for the next write.
+  virtual bool checks_writes() const {
+    return false;
+  }
 };
 
 } // namespace orchestrator
