@@ -57,7 +57,7 @@ public:
     on_deposed_ = std::move(handler);
   }
 
-  /// The leader's address as it advertised it, or "" when unknown.
+  /// Returns the leader's address as it advertised it, or "" when unknown.
   std::string leader_address() const {
     std::lock_guard<std::mutex> guard{mutex_};
     return leader_address_;

@@ -316,6 +316,9 @@ postgres_store::open(const postgres_settings& settings,
     pause = std::min(pause * 2, std::chrono::milliseconds{5000});
   }
 
+  // A session that just closed, such as this server's own before a store
+  // restart, may hold the lock for a moment longer while PostgreSQL ends it.
+  auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds{2};
   bool announced = false;
   for (;;) {
     auto locked = result->try_lock();
@@ -323,6 +326,10 @@ postgres_store::open(const postgres_settings& settings,
       return locked.error();
     if (*locked)
       break;
+    if (!wait && std::chrono::steady_clock::now() < grace_end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      continue;
+    }
     std::string leader;
     try {
       pqxx::nontransaction work{*result->connection_};
@@ -413,7 +420,14 @@ caf::error postgres_store::reconnect() {
     node_->set_store_error(orchestrator::describe(err));
     return err;
   }
+  // PostgreSQL may not have ended our broken session yet; its lock goes
+  // with it.
   auto locked = try_lock();
+  auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+  while (locked && !*locked && std::chrono::steady_clock::now() < grace_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    locked = try_lock();
+  }
   if (!locked) {
     node_->set_store_error(orchestrator::describe(locked.error()));
     return locked.error();
@@ -425,8 +439,8 @@ caf::error postgres_store::reconnect() {
     node_->depose(why);
     return make_error(errc::store_unavailable, why);
   }
-  // Nobody else could write while we held no lock and nobody else took it,
-  // so the database still matches our state.
+  // Writers need the lock, and no other server took it meanwhile, so the
+  // database still matches our state.
   log->warn("store-reconnected store={} leadership=kept", redacted_);
   node_->set_store_error({});
   return caf::none;
@@ -551,9 +565,9 @@ caf::expected<store_snapshot> postgres_store::load() {
 
 void postgres_store::put_catalog_stream(pqxx::transaction_base& work,
                                         const stream_row& row) {
-  // Metadata keys that name a column of the catalogue go to that column;
-  // the rest go to a metadata column when there is one, and are dropped
-  // otherwise.
+  // A metadata key that names a column of the catalogue goes to that column.
+  // The other keys go to a metadata column if the table has one; without
+  // one they are dropped.
   auto metadata = json::parse(row.metadata, nullptr, false);
   if (!metadata.is_object())
     metadata = json::object();

@@ -397,6 +397,37 @@ BOOST_AUTO_TEST_CASE(api_endpoints_work_and_reject_bad_input_on_both_stores) {
   }
 }
 
+// The Python /api server never freed a dead worker's streams; here they go
+// to the live workers.
+BOOST_AUTO_TEST_CASE(a_dead_api_workers_streams_go_to_live_workers) {
+  auto url = cluster().create_database("api_death");
+  python_catalog("api_death", 6);
+  temp_dir dir;
+  server_process server{pg_args(url, {"--heartbeat-timeout", "1",
+                                      "--heartbeat-check-interval", "0.1",
+                                      "--modules", ""}),
+                        dir.file("server.log")};
+  http_client client{"127.0.0.1", server.port()};
+  BOOST_REQUIRE_MESSAGE(wait_ready(client), server.log());
+  client.post("/api/workers/register", {{"instance_id", "doomed"}, {"capacity", 6}});
+  auto taken = client.get("/api/streams/assign?worker_id=doomed&capacity=6").json();
+  BOOST_REQUIRE_EQUAL(taken["assigned_streams"].size(), 6u);
+  client.post("/api/workers/register", {{"instance_id", "alive"}, {"capacity", 6}});
+
+  // Only "alive" keeps sending heartbeats.
+  std::set<std::int64_t> inherited;
+  for (int k = 0; k < 50 && inherited.size() < 6; ++k) {
+    std::this_thread::sleep_for(100ms);
+    auto beat = client.post("/api/heartbeat", {{"worker_instance_id", "alive"}});
+    inherited = ids_of(beat.json()["assigned_streams"]);
+  }
+  BOOST_TEST(inherited == ids_of(taken["assigned_streams"]), boost::test_tools::per_element());
+  BOOST_TEST(cluster().query_value("SELECT count(*) FROM orchestrator_stream_assignments "
+                                   "WHERE server_id = 'doomed'",
+                                   "api_death")
+             == "0");
+}
+
 // Two servers on one database: one leads, the other answers 503 naming it.
 // Workers keep asking for streams; the leader is killed with SIGKILL; the
 // standby takes over, and every acknowledged assignment is still there, none

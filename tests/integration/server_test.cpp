@@ -333,6 +333,17 @@ BOOST_AUTO_TEST_CASE(store_failure_returns_503_and_recovers) {
   BOOST_TEST(client.get("/ready").status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(a_second_server_on_the_same_sqlite_file_refuses_to_start) {
+  temp_dir dir;
+  server_process first{{"--data-dir", dir.file("data")}, dir.file("first.log")};
+  auto [code, output] = run_to_exit("--listen 127.0.0.1:0 --data-dir " + dir.file("data"));
+  BOOST_TEST(code == 1);
+  BOOST_TEST(output.find("another orchestrator (pid") != std::string::npos);
+  // The first one is unharmed.
+  http_client client{"127.0.0.1", first.port()};
+  BOOST_TEST(client.get("/ready").status == 200u);
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_stops_cleanly) {
   temp_dir dir;
   server_process server{{"--data-dir", dir.file("data"), "--modules-dir", dir.file("modules")}, dir.file("server.log")};
