@@ -563,40 +563,53 @@ caf::expected<store_snapshot> postgres_store::load() {
   return result;
 }
 
-void postgres_store::put_catalog_stream(pqxx::transaction_base& work,
-                                        const stream_row& row) {
-  // A metadata key that names a column of the catalogue goes to that column.
-  // The other keys go to a metadata column if the table has one; without
-  // one they are dropped.
-  auto metadata = json::parse(row.metadata, nullptr, false);
-  if (!metadata.is_object())
-    metadata = json::object();
-  json record = {{"id", row.id}, {"url", row.url}};
-  if (catalog_columns_.count("name") != 0)
-    record["name"] = row.name;
-  auto rest = json::object();
-  for (auto& [key, value] : metadata.items()) {
-    if (key == "id" || key == "url" || key == "name" || key == "metadata")
-      continue;
-    if (catalog_columns_.count(key) != 0)
-      record[key] = value;
-    else
-      rest[key] = value;
+void postgres_store::put_catalog_streams(pqxx::transaction_base& work,
+                                         const std::vector<const stream_row*>& rows) {
+  // Rows with the same columns go in one statement.
+  std::map<std::vector<std::string>, json> groups;
+  for (const auto* row : rows) {
+    // A metadata key that names a column of the catalogue goes to that
+    // column. The other keys go to a metadata column if the table has one;
+    // without one they are dropped.
+    auto metadata = json::parse(row->metadata, nullptr, false);
+    if (!metadata.is_object())
+      metadata = json::object();
+    json record = {{"id", row->id}, {"url", row->url}};
+    if (catalog_columns_.count("name") != 0)
+      record["name"] = row->name;
+    auto rest = json::object();
+    for (auto& [key, value] : metadata.items()) {
+      if (key == "id" || key == "url" || key == "name" || key == "metadata")
+        continue;
+      if (catalog_columns_.count(key) != 0)
+        record[key] = value;
+      else
+        rest[key] = value;
+    }
+    if (catalog_columns_.count("metadata") != 0)
+      record["metadata"] = rest.dump();
+    std::vector<std::string> keys;
+    for (auto& [key, value] : record.items())
+      keys.push_back(key);
+    auto& group = groups[keys];
+    if (group.is_null())
+      group = json::array();
+    group.push_back(std::move(record));
   }
-  if (catalog_columns_.count("metadata") != 0)
-    record["metadata"] = rest.dump();
-  std::string columns;
-  std::string updates;
-  for (auto& [key, value] : record.items()) {
-    auto name = work.quote_name(key);
-    columns += (columns.empty() ? "" : ", ") + name;
-    if (key != "id")
-      updates += (updates.empty() ? "" : ", ") + name + " = EXCLUDED." + name;
+  for (const auto& [keys, records] : groups) {
+    std::string columns;
+    std::string updates;
+    for (const auto& key : keys) {
+      auto name = work.quote_name(key);
+      columns += (columns.empty() ? "" : ", ") + name;
+      if (key != "id")
+        updates += (updates.empty() ? "" : ", ") + name + " = EXCLUDED." + name;
+    }
+    work.exec_params("INSERT INTO " + catalog_ + " (" + columns + ") SELECT "
+                       + columns + " FROM json_populate_recordset(NULL::" + catalog_
+                       + ", $1::json) ON CONFLICT (id) DO UPDATE SET " + updates,
+                     records.dump());
   }
-  work.exec_params("INSERT INTO " + catalog_ + " (" + columns + ") SELECT "
-                     + columns + " FROM json_populate_record(NULL::" + catalog_
-                     + ", $1::json) ON CONFLICT (id) DO UPDATE SET " + updates,
-                   record.dump());
 }
 
 caf::error postgres_store::commit(const std::vector<change>& changes) {
@@ -632,9 +645,16 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
   return transact("writing changes", [&](pqxx::work& work) {
     // Catalogue rows first and their removal last, in case the Python
     // schema ties assignments to streams with a foreign key.
-    for (const auto& [id, c] : streams)
+    std::vector<const stream_row*> catalog_puts;
+    std::vector<std::int64_t> catalog_erases;
+    for (const auto& [id, c] : streams) {
       if (c->kind == change_kind::put_stream)
-        put_catalog_stream(work, c->stream);
+        catalog_puts.push_back(&c->stream);
+      else
+        catalog_erases.push_back(id);
+    }
+    if (!catalog_puts.empty())
+      put_catalog_streams(work, catalog_puts);
 
     std::vector<std::string> ids, ips, statuses, reported, types;
     std::vector<int> ports, capacities;
@@ -642,7 +662,6 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
     std::vector<double> weights;
     std::vector<bool> draining;
     std::vector<std::string> erased_workers;
-    std::set<std::string> touched;
     for (const auto& [id, c] : workers) {
       if (c->kind == change_kind::erase_worker) {
         erased_workers.push_back(id);
@@ -660,7 +679,6 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
       weights.push_back(w.weight);
       draining.push_back(w.draining);
       types.push_back(w.worker_type);
-      touched.insert(w.server_id);
     }
     if (!ids.empty())
       work.exec_params(
@@ -695,15 +713,32 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
       owners.push_back(c->assignment.server_id);
       epochs.push_back(static_cast<std::int64_t>(c->assignment.epoch));
       times.push_back(c->assignment.assigned_at_ms);
-      touched.insert(c->assignment.server_id);
     }
+    // current_streams moves by the difference each change makes: one less
+    // for the previous owner, one more for the new one. Recounting the
+    // touched workers instead would read all their rows on every commit.
+    std::map<std::string, int> delta;
     if (!all_streams.empty()) {
-      // The previous owners' counts change too.
+      std::map<std::int64_t, std::string> previous;
       for (const auto& r : work.exec_params(
-             "SELECT DISTINCT server_id FROM orchestrator_stream_assignments "
-             "WHERE stream_id = ANY($1::bigint[])",
+             "SELECT stream_id, server_id FROM orchestrator_stream_assignments "
+             "WHERE stream_id = ANY($1::bigint[]) AND (status IS NULL OR "
+             "status = 'active')",
              number_array(all_streams)))
-        touched.insert(r[0].c_str());
+        previous[r[0].as<std::int64_t>()] = r[1].c_str();
+      for (const auto& [id, c] : assignments) {
+        auto before = previous.find(id);
+        std::string after = c->kind == change_kind::put_assignment
+                              ? c->assignment.server_id
+                              : std::string{};
+        std::string was = before != previous.end() ? before->second : std::string{};
+        if (was == after)
+          continue;
+        if (!was.empty())
+          --delta[was];
+        if (!after.empty())
+          ++delta[after];
+      }
     }
     if (!erased.empty())
       work.exec_params("DELETE FROM orchestrator_stream_assignments "
@@ -728,16 +763,24 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
                        "WHERE server_id = ANY($1::text[])",
                        text_array(erased_workers));
     }
-    // The Python server kept current_streams from heartbeats; here it is
-    // always the count of the worker's assignment rows.
-    if (!touched.empty())
-      work.exec_params(
-        std::string{recount_sql} + " AND i.server_id = ANY($1::text[])",
-        text_array({touched.begin(), touched.end()}));
+    // The Python server kept current_streams from heartbeats; here it
+    // follows the worker's assignment rows.
+    std::vector<std::string> counted;
+    std::vector<int> changes_by;
+    for (const auto& [id, d] : delta)
+      if (d != 0) {
+        counted.push_back(id);
+        changes_by.push_back(d);
+      }
+    if (!counted.empty())
+      work.exec_params("UPDATE orchestrator_instances i SET current_streams = "
+                       "i.current_streams + d.change FROM unnest($1::text[], "
+                       "$2::int[]) AS d(s, change) WHERE i.server_id = d.s",
+                       text_array(counted), number_array(changes_by));
 
-    for (const auto& [id, c] : streams)
-      if (c->kind == change_kind::erase_stream)
-        work.exec_params("DELETE FROM " + catalog_ + " WHERE id = $1", id);
+    if (!catalog_erases.empty())
+      work.exec_params("DELETE FROM " + catalog_ + " WHERE id = ANY($1::bigint[])",
+                       number_array(catalog_erases));
     if (epoch != nullptr)
       work.exec_params("UPDATE orchestrator_meta SET value = $1 "
                        "WHERE key = 'epoch'",

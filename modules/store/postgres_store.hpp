@@ -88,8 +88,8 @@ private:
   template <class Body>
   caf::error transact(const char* what, Body&& body);
   caf::error failure(const char* what, const std::exception& e) const;
-  void put_catalog_stream(pqxx::transaction_base& work,
-                          const stream_row& row);
+  void put_catalog_streams(pqxx::transaction_base& work,
+                           const std::vector<const stream_row*>& rows);
 
   postgres_settings settings_;
   std::shared_ptr<node_state> node_;
