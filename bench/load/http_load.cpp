@@ -1,0 +1,557 @@
+#include "bench/load/http_load.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <deque>
+
+namespace orchestrator::bench {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct queued {
+  clock_type::time_point scheduled;
+  request_spec spec;
+};
+
+double seconds(clock_type::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+clock_type::duration from_seconds(double s) {
+  return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
+}
+
+constexpr std::uint64_t max_reply_bytes = 64u << 20;
+constexpr auto reconnect_delay = std::chrono::milliseconds{20};
+
+} // namespace
+
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto to_s = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return to_s(usage.ru_utime) + to_s(usage.ru_stime);
+}
+
+/// The connections, schedule and records of one client thread. Every
+/// member is touched only from that thread's io_context, except the
+/// progress counters.
+class client_thread {
+public:
+  client_thread(const load_options& options, std::size_t index,
+                std::unique_ptr<workload> work, clock_type::time_point start)
+    : options_(options),
+      work_(std::move(work)),
+      endpoint_(asio::ip::make_address(options.host), options.port),
+      timer_(io_),
+      end_timer_(io_),
+      start_(start),
+      record_from_(start + from_seconds(options.warmup_s)),
+      end_(record_from_ + from_seconds(options.duration_s)) {
+    auto threads = options.threads;
+    auto share = [&](std::uint64_t total) {
+      return total / threads + (index < total % threads ? 1 : 0);
+    };
+    std::size_t connection_count = std::max<std::size_t>(1, share(options.connections));
+    for (std::size_t k = 0; k < connection_count; ++k)
+      connections_.push_back(std::make_unique<connection>(io_));
+    max_requests_ = options.max_requests == 0 ? 0 : share(options.max_requests);
+    if (options.rate > 0) {
+      interval_ = from_seconds(static_cast<double>(threads) / options.rate);
+      // Threads take turns, so the combined schedule stays evenly spaced.
+      next_slot_ = start_ + from_seconds(static_cast<double>(index) / options.rate);
+      samples_expected_ = static_cast<std::size_t>(options.rate / threads
+                                                   * options.duration_s * 1.05);
+    }
+    result_.samples.reserve(std::min<std::size_t>(samples_expected_ + 1024, 50'000'000));
+  }
+
+  void run() {
+    for (auto& c : connections_)
+      connect(*c);
+    timer_.expires_at(start_);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (ec)
+        return;
+      started_ = true;
+      if (options_.rate > 0) {
+        tick();
+      } else {
+        for (auto& c : connections_)
+          if (c->connected && !c->busy)
+            next_closed_loop(*c);
+      }
+    });
+    arm_end_timer(end_);
+    io_.run();
+    result_.recorded_s = std::max(0.0, seconds(std::min(end_, stopped_at_) - record_from_));
+  }
+
+  /// Thread-safe: asks the io_context thread to stop generating.
+  void stop() {
+    asio::post(io_, [this] {
+      auto now = clock_type::now();
+      stopped_at_ = now;
+      if (now < end_)
+        end_ = now;
+      arm_end_timer(now);
+    });
+  }
+
+  load_progress progress() const {
+    return {sent_.load(std::memory_order_relaxed), ok_.load(std::memory_order_relaxed),
+            failed_.load(std::memory_order_relaxed), 0};
+  }
+
+  load_result take_result() {
+    return std::move(result_);
+  }
+
+private:
+  struct connection {
+    explicit connection(asio::io_context& io) : stream(io), retry(io) {}
+    beast::tcp_stream stream;
+    asio::steady_timer retry;
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    std::optional<http::response_parser<http::string_body>> parser;
+    queued current;
+    clock_type::time_point sent;
+    bool busy = false;
+    bool connected = false;
+  };
+
+  bool in_window(clock_type::time_point t) const {
+    return t >= record_from_ && t < end_;
+  }
+
+  bool may_generate() const {
+    return generating_ && (max_requests_ == 0 || generated_ < max_requests_);
+  }
+
+  void count_error(const std::string& kind, clock_type::time_point at) {
+    failed_.fetch_add(1, std::memory_order_relaxed);
+    if (in_window(at) || options_.warmup_s == 0)
+      ++result_.errors[kind];
+  }
+
+  /// Stops generating at `at`; requests already queued or in flight get
+  /// the request timeout to finish, then the run ends regardless.
+  void arm_end_timer(clock_type::time_point at) {
+    end_timer_.expires_at(at);
+    end_timer_.async_wait([this](beast::error_code ec) {
+      if (ec)
+        return;
+      generating_ = false;
+      maybe_finish();
+      if (finished_)
+        return;
+      end_timer_.expires_after(from_seconds(options_.request_timeout_s));
+      end_timer_.async_wait([this](beast::error_code ec2) {
+        if (!ec2)
+          finish();
+      });
+    });
+  }
+
+  void connect(connection& c) {
+    c.stream.expires_after(from_seconds(options_.request_timeout_s));
+    c.stream.async_connect(endpoint_, [this, &c](beast::error_code ec) {
+      if (ec) {
+        count_error("connect", clock_type::now());
+        retry_later(c);
+        return;
+      }
+      c.stream.socket().set_option(tcp::no_delay{true});
+      c.connected = true;
+      c.buffer.clear();
+      if (finished_)
+        return;
+      if (options_.rate > 0) {
+        idle_.push_back(&c);
+        pump();
+      } else if (started_) {
+        next_closed_loop(c);
+      }
+    });
+  }
+
+  void retry_later(connection& c) {
+    if (finished_ || clock_type::now() >= end_) {
+      maybe_finish();
+      return;
+    }
+    c.retry.expires_after(reconnect_delay);
+    c.retry.async_wait([this, &c](beast::error_code ec) {
+      if (!ec && !finished_)
+        connect(c);
+    });
+  }
+
+  /// Fills the backlog with every slot that is due, then arms the timer
+  /// for the next one.
+  void tick() {
+    auto now = clock_type::now();
+    while (generating_ && next_slot_ <= now) {
+      if (next_slot_ >= end_ || !may_generate()) {
+        generating_ = false;
+        break;
+      }
+      if (auto spec = work_->next()) {
+        backlog_.push_back({next_slot_, std::move(*spec)});
+        ++generated_;
+      }
+      next_slot_ += interval_;
+    }
+    pump();
+    if (!generating_) {
+      maybe_finish();
+      return;
+    }
+    timer_.expires_at(next_slot_);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (!ec)
+        tick();
+    });
+  }
+
+  void pump() {
+    while (!backlog_.empty() && !idle_.empty()) {
+      auto* c = idle_.back();
+      idle_.pop_back();
+      if (!c->connected || c->busy)
+        continue;
+      auto item = std::move(backlog_.front());
+      backlog_.pop_front();
+      send(*c, std::move(item));
+    }
+  }
+
+  /// As fast as possible: a connection sends its next request as soon as
+  /// the previous reply is in.
+  void next_closed_loop(connection& c) {
+    auto now = clock_type::now();
+    if (!may_generate() || now >= end_) {
+      generating_ = false;
+      maybe_finish();
+      return;
+    }
+    auto spec = work_->next();
+    if (!spec) {
+      generating_ = false;
+      maybe_finish();
+      return;
+    }
+    ++generated_;
+    send(c, {now, std::move(*spec)});
+  }
+
+  void send(connection& c, queued item) {
+    c.busy = true;
+    ++busy_;
+    c.current = std::move(item);
+    auto& spec = c.current.spec;
+    c.request = {};
+    c.request.method(spec.method);
+    c.request.target(spec.target);
+    c.request.version(11);
+    c.request.set(http::field::host, options_.host);
+    c.request.keep_alive(true);
+    if (!spec.body.empty()) {
+      c.request.set(http::field::content_type, "application/json");
+      c.request.body() = spec.body;
+    }
+    c.request.prepare_payload();
+    c.sent = clock_type::now();
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    ++result_.sent;
+    c.stream.expires_after(from_seconds(options_.request_timeout_s));
+    http::async_write(c.stream, c.request, [this, &c](beast::error_code ec, std::size_t) {
+      if (ec) {
+        fail(c, "write", ec);
+        return;
+      }
+      c.parser.emplace();
+      c.parser->body_limit(max_reply_bytes);
+      http::async_read(c.stream, c.buffer, *c.parser,
+                       [this, &c](beast::error_code ec2, std::size_t) {
+                         if (ec2)
+                           fail(c, "read", ec2);
+                         else
+                           on_read(c);
+                       });
+    });
+  }
+
+  void on_read(connection& c) {
+    auto now = clock_type::now();
+    auto& reply = c.parser->get();
+    auto status = reply.result_int();
+    bool ok = status >= 200 && status < 300;
+    ++result_.replies;
+    auto& scheduled = c.current.scheduled;
+    if (in_window(scheduled) || options_.warmup_s == 0) {
+      result_.samples.push_back(
+        {static_cast<float>(seconds(scheduled - record_from_)),
+         static_cast<float>(seconds(now - record_from_)),
+         static_cast<float>(seconds(now - scheduled) * 1000.0), c.current.spec.kind, ok});
+    }
+    if (ok)
+      ok_.fetch_add(1, std::memory_order_relaxed);
+    else
+      count_error("http_" + std::to_string(status), scheduled);
+    work_->on_reply(c.current.spec, status, reply.body(), c.sent);
+    bool keep = reply.keep_alive();
+    c.busy = false;
+    --busy_;
+    if (!keep) {
+      close(c);
+      if (!finished_)
+        connect(c);
+      maybe_finish();
+      return;
+    }
+    if (options_.rate > 0) {
+      idle_.push_back(&c);
+      pump();
+      maybe_finish();
+    } else {
+      next_closed_loop(c);
+    }
+  }
+
+  void fail(connection& c, const char* step, beast::error_code ec) {
+    // Requests cut off by the end of the run are told apart from failures
+    // the server caused.
+    std::string kind = finished_                       ? "no_reply_at_end"
+                       : ec == beast::error::timeout ? "timeout"
+                                                     : step;
+    count_error(kind, c.current.scheduled);
+    work_->on_failure(c.current.spec);
+    c.busy = false;
+    --busy_;
+    close(c);
+    retry_later(c);
+  }
+
+  void close(connection& c) {
+    beast::error_code ignored;
+    c.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c.stream.close();
+    c.connected = false;
+  }
+
+  void maybe_finish() {
+    if (!finished_ && !generating_ && started_ && backlog_.empty() && busy_ == 0)
+      finish();
+  }
+
+  /// Ends the run: whatever is still queued counts as unsent, and closing
+  /// the sockets ends the reads still waiting.
+  void finish() {
+    if (finished_)
+      return;
+    finished_ = true;
+    generating_ = false;
+    for (auto& item : backlog_) {
+      count_error("unsent", item.scheduled);
+      work_->on_failure(item.spec);
+    }
+    backlog_.clear();
+    timer_.cancel();
+    end_timer_.cancel();
+    for (auto& c : connections_) {
+      c->retry.cancel();
+      if (c->connected || c->busy)
+        close(*c);
+    }
+  }
+
+  const load_options& options_;
+  std::unique_ptr<workload> work_;
+  asio::io_context io_{1};
+  tcp::endpoint endpoint_;
+  asio::steady_timer timer_;
+  asio::steady_timer end_timer_;
+  std::vector<std::unique_ptr<connection>> connections_;
+  std::vector<connection*> idle_;
+  std::deque<queued> backlog_;
+  clock_type::time_point start_;
+  clock_type::time_point record_from_;
+  clock_type::time_point end_;
+  clock_type::time_point stopped_at_ = clock_type::time_point::max();
+  clock_type::time_point next_slot_;
+  clock_type::duration interval_{};
+  std::uint64_t max_requests_ = 0;
+  std::uint64_t generated_ = 0;
+  std::size_t busy_ = 0;
+  std::size_t samples_expected_ = 1'000'000;
+  bool started_ = false;
+  bool generating_ = true;
+  bool finished_ = false;
+  load_result result_;
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> ok_{0};
+  std::atomic<std::uint64_t> failed_{0};
+};
+
+load_run::load_run(load_options options, workload_factory factory)
+  : options_(std::move(options)), factory_(std::move(factory)) {
+  options_.threads = std::max<std::size_t>(1, options_.threads);
+}
+
+load_run::~load_run() {
+  if (!threads_.empty()) {
+    stop();
+    wait();
+  }
+}
+
+void load_run::start() {
+  started_ = clock_type::now();
+  cpu_at_start_ = process_cpu_seconds();
+  // The connections open during the lead time, before the first slot.
+  auto start = started_ + from_seconds(options_.lead_s);
+  for (std::size_t k = 0; k < options_.threads; ++k)
+    clients_.push_back(std::make_unique<client_thread>(
+      options_, k, factory_(k, options_.threads), start));
+  running_ = clients_.size();
+  for (auto& client : clients_)
+    threads_.emplace_back([this, c = client.get()] {
+      c->run();
+      --running_;
+    });
+}
+
+bool load_run::finished() const {
+  return running_ == 0;
+}
+
+load_progress load_run::progress() const {
+  load_progress total;
+  for (const auto& client : clients_) {
+    auto p = client->progress();
+    total.sent += p.sent;
+    total.ok += p.ok;
+    total.failed += p.failed;
+  }
+  total.elapsed_s = seconds(clock_type::now() - started_);
+  return total;
+}
+
+void load_run::stop() {
+  for (auto& client : clients_)
+    client->stop();
+}
+
+load_result load_run::wait() {
+  for (auto& t : threads_)
+    t.join();
+  threads_.clear();
+  load_result total;
+  total.client_cpu_s = process_cpu_seconds() - cpu_at_start_;
+  for (auto& client : clients_) {
+    auto part = client->take_result();
+    total.samples.insert(total.samples.end(), part.samples.begin(), part.samples.end());
+    for (const auto& [kind, count] : part.errors)
+      total.errors[kind] += count;
+    total.sent += part.sent;
+    total.replies += part.replies;
+    total.recorded_s = std::max(total.recorded_s, part.recorded_s);
+  }
+  clients_.clear();
+  return total;
+}
+
+load_result run_load(const load_options& options, const workload_factory& factory,
+                     const std::string& label) {
+  load_run run{options, factory};
+  run.start();
+  std::uint64_t last_ok = 0;
+  double last_s = 0;
+  while (!run.finished()) {
+    for (int k = 0; k < 20 && !run.finished(); ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    if (label.empty() || run.finished())
+      continue;
+    auto p = run.progress();
+    double rate = p.elapsed_s > last_s ? (p.ok - last_ok) / (p.elapsed_s - last_s) : 0;
+    std::fprintf(stderr, "%s %6.1f s  sent %10llu  ok %8.0f/s  failed %llu\n", label.c_str(),
+                 p.elapsed_s, static_cast<unsigned long long>(p.sent), rate,
+                 static_cast<unsigned long long>(p.failed));
+    last_ok = p.ok;
+    last_s = p.elapsed_s;
+  }
+  return run.wait();
+}
+
+namespace {
+
+/// Hands out a fixed list of requests once each.
+class list_workload final : public workload {
+public:
+  using callback = std::function<void(const request_spec&, unsigned, const std::string&)>;
+
+  list_workload(std::vector<request_spec> requests, callback on_reply)
+    : requests_(std::move(requests)), on_reply_(std::move(on_reply)) {}
+
+  std::optional<request_spec> next() override {
+    if (next_ == requests_.size())
+      return std::nullopt;
+    return requests_[next_++];
+  }
+
+  void on_reply(const request_spec& spec, unsigned status, const std::string& body,
+                clock_type::time_point) override {
+    if (on_reply_)
+      on_reply_(spec, status, body);
+  }
+
+private:
+  std::vector<request_spec> requests_;
+  std::size_t next_ = 0;
+  callback on_reply_;
+};
+
+} // namespace
+
+std::size_t run_batch(const std::string& host, std::uint16_t port,
+                      std::vector<request_spec> requests,
+                      std::function<void(const request_spec&, unsigned,
+                                         const std::string&)> on_reply,
+                      std::size_t connections) {
+  if (requests.empty())
+    return 0;
+  load_options options;
+  options.host = host;
+  options.port = port;
+  options.connections = std::min(connections, requests.size());
+  options.duration_s = 3600;
+  options.max_requests = requests.size();
+  options.request_timeout_s = 60;
+  options.lead_s = 0;
+  auto shared = std::make_shared<std::vector<request_spec>>(std::move(requests));
+  auto result = run_load(options, [&](std::size_t, std::size_t) {
+    return std::make_unique<list_workload>(std::move(*shared), on_reply);
+  }, "");
+  std::size_t ok = 0;
+  for (const auto& s : result.samples)
+    ok += s.ok ? 1 : 0;
+  return ok;
+}
+
+} // namespace orchestrator::bench
