@@ -8,6 +8,7 @@ packages=(
   libcaf-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev libboost-test-dev libcli11-dev libsqlite3-dev libstatgrab-dev
   prometheus-cpp-dev prometheus
+  nginx gnuplot-nox jq
 )
 
 missing=()
