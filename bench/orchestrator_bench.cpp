@@ -39,7 +39,12 @@ json machine() {
   std::string key;
   std::uint64_t memory_kib = 0;
   meminfo >> key >> memory_kib;
+  // Other processes on the machine change every figure, so the report
+  // keeps the load average at the start.
+  double load_1min = 0;
+  std::ifstream{"/proc/loadavg"} >> load_1min;
   return {{"cpu", cpu_model()},
+          {"load_average_1min", load_1min},
           {"hardware_threads", std::thread::hardware_concurrency()},
           {"memory_kib", memory_kib},
           {"kernel", std::string{name.sysname} + " " + name.release}};

@@ -3,6 +3,7 @@
 #include "tests/support/http_client.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -228,6 +229,32 @@ nginx_server::nginx_server(const std::string& dir, const std::vector<route>& rou
                                + ":\n" + tail(read_file(dir + "/nginx-error.log")));
     std::this_thread::sleep_for(5ms);
   }
+}
+
+double nginx_server::cpu_seconds() const {
+  auto master = process_->pid();
+  double total = process_cpu_seconds_of(master);
+  // The workers are the master's children; /proc lists them by parent.
+  auto* proc = ::opendir("/proc");
+  if (proc == nullptr)
+    return total;
+  while (auto* entry = ::readdir(proc)) {
+    auto pid = std::atoi(entry->d_name);
+    if (pid <= 0)
+      continue;
+    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    auto at = stat.rfind(')');
+    if (at == std::string::npos)
+      continue;
+    std::istringstream fields{stat.substr(at + 2)};
+    std::string state;
+    pid_t parent = 0;
+    fields >> state >> parent;
+    if (parent == master)
+      total += process_cpu_seconds_of(pid);
+  }
+  ::closedir(proc);
+  return total;
 }
 
 nginx_server::~nginx_server() {

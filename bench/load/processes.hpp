@@ -99,6 +99,9 @@ public:
     return port_;
   }
 
+  /// CPU seconds used so far by the master and its worker processes.
+  double cpu_seconds() const;
+
 private:
   std::uint16_t port_ = 0;
   std::unique_ptr<child_process> process_;

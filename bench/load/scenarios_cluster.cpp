@@ -96,10 +96,16 @@ json run_failover(const bench_options& options) {
   testing::http_client client{t->host, t->port};
   std::map<std::size_t, clock_type::time_point> done_at;
   auto deadline = silenced_at + 60s;
+  auto next_progress = silenced_at + 1s;
   while (done_at.size() < victims && clock_type::now() < deadline) {
     for (auto v : order)
       if (!done_at.count(v) && dead_and_empty(client, names[v]))
         done_at[v] = clock_type::now();
+    if (clock_type::now() >= next_progress) {
+      std::fprintf(stderr, "failover %6.1f s since the stop  %zu of %zu victims dead and empty\n",
+                   ms_between(silenced_at, clock_type::now()) / 1000, done_at.size(), victims);
+      next_progress += 1s;
+    }
     std::this_thread::sleep_for(5ms);
   }
   // Every stream back with a live owner: nothing waits for capacity.

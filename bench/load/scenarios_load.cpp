@@ -16,6 +16,20 @@ using json = nlohmann::json;
 
 namespace {
 
+/// Adds the server's CPU time over a run to `load`, in total and per
+/// reply: on a shared machine the time per reply varies less than the
+/// throughput does.
+void add_server_cpu(json& load, double before, double after, std::uint64_t replies) {
+  if (before < 0)
+    return;
+  load["server_cpu_s"] = std::round(1000 * (after - before)) / 1000;
+  if (replies > 0)
+    load["server_cpu_us_per_reply"] =
+      std::round(10 * 1e6 * (after - before) / static_cast<double>(replies)) / 10;
+  load["client_cpu_us_per_reply"] =
+    std::round(10 * 1e6 * load["client_cpu_s"].get<double>() / static_cast<double>(replies)) / 10;
+}
+
 /// Sends the same workload to nginx, which returns `routes`' fixed bodies,
 /// as fast as the connections allow. `ours` is the orchestrator's load
 /// figures; the ratio is given when they were measured as fast as possible
@@ -28,10 +42,12 @@ json run_ceiling(const bench_options& options, load_options lo, const workload_f
   lo.rate = 0;
   lo.duration_s = options.ceiling_duration_s;
   lo.warmup_s = std::min(options.warmup_s, 1.0);
+  auto cpu_before = nginx.cpu_seconds();
   auto result = run_load(lo, factory, "nginx");
   json ceiling = {{"nginx_workers", options.nginx_workers},
                   {"duration_s", options.ceiling_duration_s},
                   {"load", load_figures(result, lo.kind_names)}};
+  add_server_cpu(ceiling["load"], cpu_before, nginx.cpu_seconds(), result.replies);
   // The share of a core the bench itself used against nginx shows whether
   // the client could go faster.
   ceiling["client_cores_used"] =
@@ -48,13 +64,6 @@ std::vector<std::string> worker_names(const char* prefix, std::size_t count) {
   for (std::size_t k = 0; k < count; ++k)
     names.push_back(worker_name(prefix, k));
   return names;
-}
-
-/// Adds the server's CPU time over a run to `load`.
-void add_server_cpu(json& load, double before, double after) {
-  if (before < 0)
-    return;
-  load["server_cpu_s"] = std::round(1000 * (after - before)) / 1000;
 }
 
 } // namespace
@@ -86,7 +95,7 @@ json run_heartbeat(const bench_options& options) {
   auto result = run_load(lo, factory, "heartbeat");
   json report;
   report["load"] = load_figures(result, lo.kind_names);
-  add_server_cpu(report["load"], cpu_before, server_cpu_s(*t));
+  add_server_cpu(report["load"], cpu_before, server_cpu_s(*t), result.replies);
   report["settings"] = common_settings(options, *t);
   report["settings"]["rate_per_s"] = rate;
   report["settings"]["workers"] = workers;
@@ -124,7 +133,7 @@ json run_churn(const bench_options& options) {
   }, "churn");
   json report;
   report["load"] = load_figures(result, lo.kind_names);
-  add_server_cpu(report["load"], cpu_before, server_cpu_s(*t));
+  add_server_cpu(report["load"], cpu_before, server_cpu_s(*t), result.replies);
   report["settings"] = common_settings(options, *t);
   report["settings"]["rate_per_s"] = rate;
   report["settings"]["mix"] = mix;
