@@ -30,7 +30,7 @@ for report in "${@:1:$#-1}"; do
     echo "$report: no load figures, skipped"
     continue
   fi
-  title=$(jq -r '"\(.scenario), \(.settings.rate_per_s // "as fast as possible") req/s requested, \(.date)"' "$report")
+  title=$(jq -r '"\(.scenario), \(if (.settings.rate_per_s // 0) == 0 then "as fast as possible" else "\(.settings.rate_per_s) req/s requested" end), \(.date)"' "$report")
   jq -r '.load.timeline[] | "\(.second) \(.p50_ms) \(.p99_ms) \(.max_ms) \(.ok_completed)"' \
     "$report" >"$data/ours.dat"
   # x is 1 / (1 - q), so p90, p99 and p99.9 sit a decade apart.

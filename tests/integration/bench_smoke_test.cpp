@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(scale_of_one_point) {
   auto report = run_bench({"scale", "--scale-points", "1000x10"});
   BOOST_REQUIRE_EQUAL(report["figures"]["points"].size(), 1u);
   const auto& point = report["figures"]["points"][0];
-  for (const char* key : {"rss_kib", "bytes_per_stream_in_catalogue", "bytes_per_worker",
+  for (const char* key : {"rss_kib", "bytes_per_stream_in_catalogue", "bytes_per_worker", "bytes_per_assigned_stream",
                           "startup_s"})
     BOOST_TEST_CONTEXT("figure " << key) BOOST_TEST(point.contains(key));
   BOOST_TEST(point["streams_assigned"] == 1000);
