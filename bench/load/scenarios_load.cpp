@@ -128,9 +128,11 @@ json run_churn(const bench_options& options) {
   lo.threads = 1;
   lo.kind_names = churn_workload::kind_names;
   auto cpu_before = server_cpu_s(*t);
+  server_metrics inside{*t};
   auto result = run_load(lo, [&churn](std::size_t, std::size_t) {
     return std::make_unique<borrowed_workload>(churn);
   }, "churn");
+  auto server_view = inside.finish();
   json report;
   report["load"] = load_figures(result, lo.kind_names);
   add_server_cpu(report["load"], cpu_before, server_cpu_s(*t), result.replies);
@@ -147,7 +149,8 @@ json run_churn(const bench_options& options) {
   report["figures"] = {{"workers_at_end", live},
                        {"workers_created", churn.workers().size()},
                        {"slots_skipped_no_free_worker", churn.skipped()},
-                       {"streams_assigned_at_end", status["streams"]["assigned"]}};
+                       {"streams_assigned_at_end", status["streams"]["assigned"]},
+                       {"server_metrics_over_run", server_view}};
   return report;
 }
 

@@ -2,7 +2,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace orchestrator::bench {
@@ -185,6 +188,80 @@ json get_json(const target& t, const std::string& path) {
 
 json post_json(const target& t, const std::string& path, const json& body) {
   return request_json(t, http::verb::post, path, body.is_null() ? "" : body.dump());
+}
+
+namespace {
+
+/// Sums every sample of `name` in Prometheus text, grouped by its "le"
+/// label (or "" for none), over all other labels.
+std::map<std::string, double> prometheus_samples(const std::string& text,
+                                                 const std::string& name) {
+  std::map<std::string, double> sums;
+  std::istringstream lines{text};
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name, 0) != 0)
+      continue;
+    auto rest = line.substr(name.size());
+    if (!rest.empty() && rest[0] != '{' && rest[0] != ' ')
+      continue;
+    std::string le;
+    auto le_at = rest.find("le=\"");
+    if (le_at != std::string::npos)
+      le = rest.substr(le_at + 4, rest.find('"', le_at + 4) - le_at - 4);
+    sums[le] += std::stod(rest.substr(rest.rfind(' ') + 1));
+  }
+  return sums;
+}
+
+/// The difference of a histogram between two scrapes: count, mean and the
+/// bucket bound under which 50 %, 90 % and 99 % of the observations fell.
+json histogram_delta(const std::string& before, const std::string& after,
+                     const std::string& name) {
+  auto count = prometheus_samples(after, name + "_count")[""]
+               - prometheus_samples(before, name + "_count")[""];
+  auto sum = prometheus_samples(after, name + "_sum")[""]
+             - prometheus_samples(before, name + "_sum")[""];
+  auto buckets_after = prometheus_samples(after, name + "_bucket");
+  auto buckets_before = prometheus_samples(before, name + "_bucket");
+  std::vector<std::pair<double, double>> cumulative;
+  for (const auto& [le, value] : buckets_after)
+    cumulative.emplace_back(le == "+Inf" ? 1e300 : std::stod(le), value - buckets_before[le]);
+  std::sort(cumulative.begin(), cumulative.end());
+  json result = {{"count", count},
+                 {"mean_ms", count > 0 ? std::round(1e6 * sum / count) / 1000 : 0.0}};
+  for (auto [key, q] : {std::pair{"p50_at_most_ms", 0.5}, {"p90_at_most_ms", 0.9},
+                        {"p99_at_most_ms", 0.99}})
+    for (const auto& [bound, value] : cumulative)
+      if (count > 0 && value >= q * count) {
+        result[key] = bound > 1e200 ? json("above the largest bucket") : json(bound * 1000);
+        break;
+      }
+  return result;
+}
+
+std::string get_text(const target& t, const std::string& path) {
+  std::string body;
+  run_batch(t.host, t.port, {{http::verb::get, path, "", 0, 0}},
+            [&](const request_spec&, unsigned, const std::string& b) { body = b; });
+  return body;
+}
+
+} // namespace
+
+server_metrics::server_metrics(const target& t) : t_(t), before_(get_text(t, "/metrics")) {}
+
+json server_metrics::finish() {
+  auto after = get_text(t_, "/metrics");
+  auto commits = histogram_delta(before_, after, "orchestrator_store_commit_duration_seconds");
+  auto changes = prometheus_samples(after, "orchestrator_store_changes_committed_total")[""]
+                 - prometheus_samples(before_, "orchestrator_store_changes_committed_total")[""];
+  if (commits["count"].get<double>() > 0)
+    commits["changes_per_commit"] =
+      std::round(100 * changes / commits["count"].get<double>()) / 100;
+  return {{"store_commits", commits},
+          {"requests_inside_server",
+           histogram_delta(before_, after, "orchestrator_http_request_duration_seconds")}};
 }
 
 double server_cpu_s(const target& t) {

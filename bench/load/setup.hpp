@@ -77,6 +77,20 @@ nlohmann::json get_json(const target& t, const std::string& target_path);
 nlohmann::json post_json(const target& t, const std::string& target_path,
                          const nlohmann::json& body);
 
+/// The server's own view of a run, from two scrapes of GET /metrics: group
+/// commits (count, changes per commit, duration) and the time requests
+/// spent inside the server, by histogram bucket.
+class server_metrics {
+public:
+  /// Scrapes now; `finish` scrapes again and returns the difference.
+  explicit server_metrics(const target& t);
+  nlohmann::json finish();
+
+private:
+  const target& t_;
+  std::string before_;
+};
+
 /// Server CPU seconds so far, or -1 for a server the bench did not start.
 double server_cpu_s(const target& t);
 
