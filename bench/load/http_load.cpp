@@ -53,7 +53,7 @@ std::size_t find_header(const std::string& head, const char* name) {
   return std::string::npos;
 }
 
-/// What the start of a reply says about its size and the connection.
+/// Status, sizes and connection header from the start of a reply.
 struct reply_head {
   unsigned status = 0;
   std::size_t header_bytes = 0;
@@ -62,8 +62,8 @@ struct reply_head {
   bool valid = false;
 };
 
-/// Parses the status line and headers in `data`, which holds at least the
-/// whole head. Only Content-Length framing is understood: both servers the
+/// Parses the status line and headers in `data`, which contains at least
+/// the whole head. Only Content-Length framing is understood: both servers the
 /// bench talks to send it for these replies.
 reply_head parse_head(const std::string& data, std::size_t end_of_head) {
   reply_head head;
@@ -150,7 +150,7 @@ public:
     result_.recorded_s = std::max(0.0, seconds(std::min(end_, stopped_at_) - record_from_));
   }
 
-  /// Thread-safe: asks the io_context thread to stop generating.
+  /// Posts a stop to the io_context thread; callable from any thread.
   void stop() {
     asio::post(io_, [this] {
       auto now = clock_type::now();
@@ -395,6 +395,7 @@ private:
     auto status = head.status;
     bool ok = status >= 200 && status < 300;
     ++result_.replies;
+
     auto& scheduled = c.current.scheduled;
     if (in_window(scheduled) || options_.warmup_s == 0) {
       result_.samples.push_back(
@@ -406,12 +407,14 @@ private:
       ok_.fetch_add(1, std::memory_order_relaxed);
     else
       count_error("http_" + std::to_string(status), scheduled);
+
     body_.assign(c.in, head.header_bytes, head.body_bytes);
     // One request is in flight per connection, so nothing follows the body.
     c.filled = 0;
     work_->on_reply(c.current.spec, status, body_, c.sent);
     c.busy = false;
     --busy_;
+
     if (!head.keep_alive) {
       close(c);
       if (!finished_)
@@ -429,9 +432,13 @@ private:
   }
 
   void fail(connection& c, const char* step, error_code) {
-    // Requests cut off by the end of the run are told apart from failures
-    // the server caused.
-    std::string kind = finished_ ? "no_reply_at_end" : c.timed_out ? "timeout" : step;
+    // Requests cut off by the end of the run are counted apart from
+    // failures the server caused.
+    std::string kind = step;
+    if (finished_)
+      kind = "no_reply_at_end";
+    else if (c.timed_out)
+      kind = "timeout";
     count_error(kind, c.current.scheduled);
     work_->on_failure(c.current.spec);
     c.busy = false;

@@ -1,10 +1,10 @@
 #pragma once
 
 // An HTTP/1.1 load generator for loopback benchmarks: many keep-alive
-// connections driven by Boost.Beast on one or more client threads, each
+// connections driven by Boost.Asio on one or more client threads, each
 // with its own io_context. At a fixed rate, requests are scheduled on a
-// clock and their latency counts from the scheduled time, so a slow reply
-// that delays the next send still shows up in the figures instead of
+// clock and their latency counts from the scheduled time. A slow reply that
+// delays the next send therefore shows up in the figures instead of
 // lowering the offered load (no coordinated omission).
 
 #include <boost/beast/http/verb.hpp>
@@ -35,8 +35,8 @@ struct request_spec {
   std::uint64_t tag = 0;
 };
 
-/// What a scenario sends. A client thread owns its workload, so no method
-/// is called from two threads.
+/// The source of a scenario's requests. A client thread owns its workload,
+/// so no method is called from two threads.
 class workload {
 public:
   virtual ~workload() = default;

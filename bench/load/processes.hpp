@@ -79,7 +79,7 @@ private:
   double startup_s_ = 0;
 };
 
-/// nginx answering every path on a loopback port with fixed JSON bodies.
+/// nginx on a loopback port, returning fixed JSON bodies for every path.
 class nginx_server {
 public:
   /// A path prefix and the body nginx returns for it with status 200.

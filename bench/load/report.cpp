@@ -98,14 +98,16 @@ json load_figures(const load_result& result, const std::vector<std::string>& kin
     if (s.kind < by_kind.size())
       by_kind[s.kind].push_back(s.latency_ms);
     ok += s.ok ? 1 : 0;
-    // Throughput counts replies by when they arrived, so a backlog
-    // answered after the window does not inflate it.
+    // Throughput counts replies by their arrival time, so a backlog that
+    // drains after the window does not inflate it.
     ok_in_window += s.ok && s.done_s < result.recorded_s ? 1 : 0;
   }
+
   json kinds = json::object();
   for (std::size_t k = 0; k < kind_names.size(); ++k)
     if (!by_kind[k].empty())
       kinds[kind_names[k]] = latency_summary(std::move(by_kind[k]));
+
   std::uint64_t errors = 0;
   for (const auto& [kind, count] : result.errors)
     errors += count;

@@ -135,13 +135,13 @@ json run_failover(const bench_options& options) {
   auto summary = latency_summary(to_moved);
   json report;
   report["load"] = load_figures(result, lo.kind_names);
-  report["settings"] = common_settings(options, *t);
-  report["settings"]["workers"] = workers;
-  report["settings"]["streams_per_worker"] = per_worker;
-  report["settings"]["victims"] = victims;
-  report["settings"]["heartbeat_interval_s"] = interval;
-  report["settings"]["heartbeat_timeout_s"] = timeout;
-  report["settings"]["heartbeat_check_interval_s"] = check;
+  report["settings"] = common_settings(options, *t,
+                                       {{"workers", workers},
+                                        {"streams_per_worker", per_worker},
+                                        {"victims", victims},
+                                        {"heartbeat_interval_s", interval},
+                                        {"heartbeat_timeout_s", timeout},
+                                        {"heartbeat_check_interval_s", check}});
   report["figures"] = {
     {"victims_moved", to_moved.size()},
     {"all_streams_owned_by_live_workers", all_owned},
@@ -160,8 +160,7 @@ struct join_cluster {
   target& t;
   std::map<std::string, owned_set> captured;
 
-  /// Sends one heartbeat from every worker; returns the number of
-  /// heartbeats answered with 200.
+  /// Sends one heartbeat from every worker and returns how many got 200.
   std::size_t beat_all() {
     std::vector<std::string> names;
     std::vector<request_spec> requests;
@@ -246,11 +245,11 @@ json run_join(const bench_options& options) {
                      {"join_to_balanced_ms", round1(ms_between(started, clock_type::now()))}});
   }
   json report;
-  report["settings"] = common_settings(options, *t);
-  report["settings"]["workers"] = workers;
-  report["settings"]["streams"] = streams;
-  report["settings"]["joins"] = options.joins;
-  report["settings"]["balancer"] = options.balancer;
+  report["settings"] = common_settings(options, *t,
+                                       {{"workers", workers},
+                                        {"streams", streams},
+                                        {"joins", options.joins},
+                                        {"balancer", options.balancer}});
   report["figures"] = {{"joins", joins}, {"worst_moved_over_minimum", std::round(1000 * worst_ratio) / 1000}};
   return report;
 }
@@ -328,11 +327,11 @@ json run_restart(const bench_options& options) {
   }
   json report;
   report["load"] = load_figures(result, lo.kind_names);
-  report["settings"] = common_settings(options, *t);
-  report["settings"]["rate_per_s"] = rate;
-  report["settings"]["mix"] = mix;
-  report["settings"]["workers"] = workers;
-  report["settings"]["streams_per_worker"] = per_worker;
+  report["settings"] = common_settings(options, *t,
+                                       {{"rate_per_s", rate},
+                                        {"mix", mix},
+                                        {"workers", workers},
+                                        {"streams_per_worker", per_worker}});
   report["figures"] = {
     {"kill_to_ready_ms", round1(serving_ms)},
     {"kill_to_first_heartbeat_ms", round1(heartbeat_ms)},
@@ -364,7 +363,7 @@ std::vector<scale_point> parse_points(const std::string& text) {
                                   + "'; write STREAMSxWORKERS, for example 100000x1000");
     scale_point p{std::stoul(entry.substr(0, x)), std::stoul(entry.substr(x + 1))};
     if (p.streams == 0 || p.workers == 0)
-      throw std::invalid_argument("--scale-points entry '" + entry + "' has a zero");
+      throw std::invalid_argument("--scale-points entry '" + entry + "' has a zero; both counts must be positive");
     points.push_back(p);
   }
   return points;
@@ -391,9 +390,9 @@ void restart_from_store(const bench_options& options, target& t) {
   t.start(options);
 }
 
-/// Memory is read after a restart wherever possible: the RSS right after a
-/// catalogue import or a burst of requests still holds freed heap that the
-/// allocator has not returned, so it overstates what the state needs.
+/// Reads memory after a restart wherever possible. Right after a catalogue
+/// import or a burst of requests, the RSS still contains freed heap that
+/// the allocator has not returned, so it overstates what the state needs.
 json measure_point(const bench_options& options, const scale_point& p) {
   std::fprintf(stderr, "scale: %zu streams, %zu workers\n", p.streams, p.workers);
   std::vector<std::string> base_args = {"--heartbeat-timeout", "3600", "--rebalance-interval",
@@ -413,9 +412,9 @@ json measure_point(const bench_options& options, const scale_point& p) {
   testing::temp_dir catalog_dir;
   auto catalog = catalog_dir.file("catalog.csv");
   write_catalog(catalog, p.streams);
-  // NOTE: the start-up import of the catalogue is bounded by the request
-  // timeout (5 s by default), which 1,000,000 streams exceed on a 2-core
-  // machine; a longer timeout lets the import finish so memory can be
+  // NOTE: the request timeout (5 s by default) also bounds the start-up
+  // import of the catalogue, and 1,000,000 streams exceed it on a 2-core
+  // machine. A longer timeout lets the import finish, so memory can be
   // measured.
   auto args = base_args;
   args.insert(args.begin(), {"--catalog", catalog});

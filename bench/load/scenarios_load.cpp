@@ -32,8 +32,8 @@ void add_server_cpu(json& load, double before, double after, std::uint64_t repli
 
 /// Sends the same workload to nginx, which returns `routes`' fixed bodies,
 /// as fast as the connections allow. `ours` is the orchestrator's load
-/// figures; the ratio is given when they were measured as fast as possible
-/// too, because at a fixed rate they show the rate and not a maximum.
+/// figures. The ratio is given only when those were measured as fast as
+/// possible too, because at a fixed rate they show the rate, not a maximum.
 json run_ceiling(const bench_options& options, load_options lo, const workload_factory& factory,
                  const std::vector<nginx_server::route>& routes, const json& ours) {
   testing::temp_dir dir;
@@ -96,10 +96,10 @@ json run_heartbeat(const bench_options& options) {
   json report;
   report["load"] = load_figures(result, lo.kind_names);
   add_server_cpu(report["load"], cpu_before, server_cpu_s(*t), result.replies);
-  report["settings"] = common_settings(options, *t);
-  report["settings"]["rate_per_s"] = rate;
-  report["settings"]["workers"] = workers;
-  report["settings"]["streams_per_worker"] = per_worker;
+  report["settings"] = common_settings(options, *t,
+                                       {{"rate_per_s", rate},
+                                        {"workers", workers},
+                                        {"streams_per_worker", per_worker}});
   report["figures"] = {{"reply_bytes", sample_reply.size()}};
   if (options.ceiling)
     report["ceiling"] = run_ceiling(options, lo, factory, {{"/", sample_reply}}, report["load"]);
@@ -136,12 +136,12 @@ json run_churn(const bench_options& options) {
   json report;
   report["load"] = load_figures(result, lo.kind_names);
   add_server_cpu(report["load"], cpu_before, server_cpu_s(*t), result.replies);
-  report["settings"] = common_settings(options, *t);
-  report["settings"]["rate_per_s"] = rate;
-  report["settings"]["mix"] = mix;
-  report["settings"]["initial_workers"] = workers;
-  report["settings"]["streams"] = streams;
-  report["settings"]["streams_per_request"] = options.batch;
+  report["settings"] = common_settings(options, *t,
+                                       {{"rate_per_s", rate},
+                                        {"mix", mix},
+                                        {"initial_workers", workers},
+                                        {"streams", streams},
+                                        {"streams_per_request", options.batch}});
   std::size_t live = 0;
   for (const auto& w : churn.workers())
     live += w.live ? 1 : 0;

@@ -268,13 +268,15 @@ double server_cpu_s(const target& t) {
   return t.server ? process_cpu_seconds_of(t.server->pid()) : -1;
 }
 
-json common_settings(const bench_options& options, const target& t) {
-  return {{"server", options.server_url.empty() ? "started by the bench" : options.server_url},
+json common_settings(const bench_options& options, const target& t, const json& extra) {
+  json settings = {{"server", options.server_url.empty() ? "started by the bench" : options.server_url},
           {"server_args", t.args},
           {"duration_s", options.duration_s},
           {"warmup_s", options.warmup_s},
           {"connections", options.connections},
           {"client_threads", options.client_threads}};
+  settings.update(extra);
+  return settings;
 }
 
 } // namespace orchestrator::bench

@@ -94,7 +94,8 @@ private:
 /// Server CPU seconds so far, or -1 for a server the bench did not start.
 double server_cpu_s(const target& t);
 
-/// Settings every report shows.
-nlohmann::json common_settings(const bench_options& options, const target& t);
+/// Settings every report shows, followed by the scenario's own `extra`.
+nlohmann::json common_settings(const bench_options& options, const target& t,
+                               const nlohmann::json& extra);
 
 } // namespace orchestrator::bench

@@ -115,6 +115,7 @@ std::optional<request_spec> churn_workload::next() {
   auto kind = static_cast<std::uint8_t>(choose_(random_));
   if (kind == deregister_kind && live_.size() <= min_live_)
     kind = register_kind;
+
   if (kind == register_kind) {
     auto index = workers_.size();
     workers_.push_back({worker_name("churn-", index), {}, false, true, false});
@@ -122,6 +123,7 @@ std::optional<request_spec> churn_workload::next() {
                  {"max_streams", capacity_}};
     return request_spec{http::verb::post, "/register", body.dump(), kind, index};
   }
+
   auto picked = pick_free(kind == release_kind);
   if (!picked) {
     ++skipped_;
@@ -129,6 +131,7 @@ std::optional<request_spec> churn_workload::next() {
   }
   auto& w = workers_[*picked];
   w.busy = true;
+
   if (kind == assign_kind) {
     json body = {{"server_id", w.id}, {"requested_count", batch_}};
     return request_spec{http::verb::post, "/streams/assign", body.dump(), kind, *picked};
