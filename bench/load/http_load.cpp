@@ -580,14 +580,11 @@ load_result load_run::wait() {
   return total;
 }
 
-load_result run_load(const load_options& options, const workload_factory& factory,
-                     const std::string& label) {
-  load_run run{options, factory};
-  run.start();
+void watch(const load_run& run, const std::string& label, clock_type::time_point until) {
   std::uint64_t last_ok = 0;
   double last_s = 0;
-  while (!run.finished()) {
-    for (int k = 0; k < 20 && !run.finished(); ++k)
+  while (!run.finished() && clock_type::now() < until) {
+    for (int k = 0; k < 20 && !run.finished() && clock_type::now() < until; ++k)
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     if (label.empty() || run.finished())
       continue;
@@ -599,6 +596,13 @@ load_result run_load(const load_options& options, const workload_factory& factor
     last_ok = p.ok;
     last_s = p.elapsed_s;
   }
+}
+
+load_result run_load(const load_options& options, const workload_factory& factory,
+                     const std::string& label) {
+  load_run run{options, factory};
+  run.start();
+  watch(run, label, clock_type::time_point::max());
   return run.wait();
 }
 

@@ -140,6 +140,10 @@ private:
   double cpu_at_start_ = 0;
 };
 
+/// Waits until `run` finishes or `until` comes, printing a progress line to
+/// stderr once a second when `label` is not empty.
+void watch(const load_run& run, const std::string& label, clock_type::time_point until);
+
 /// Runs `options` to the end, printing a progress line to stderr once a
 /// second when `label` is not empty.
 load_result run_load(const load_options& options, const workload_factory& factory,

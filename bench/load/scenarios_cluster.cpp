@@ -284,8 +284,10 @@ json run_restart(const bench_options& options) {
                  return std::make_unique<borrowed_workload>(churn);
                }};
   run.start();
-  std::this_thread::sleep_for(
-    std::chrono::duration<double>(lo.lead_s + options.warmup_s + options.duration_s));
+  watch(run, "restart",
+        clock_type::now()
+          + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(
+            lo.lead_s + options.warmup_s + options.duration_s)));
   auto killed_at = clock_type::now();
   t->server->stop(SIGKILL);
   run.stop();
