@@ -1,4 +1,5 @@
 #include "bench/load/http_load.hpp"
+#include "bench/load/reply_head.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -37,54 +38,8 @@ clock_type::duration from_seconds(double s) {
   return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s));
 }
 
-constexpr std::size_t max_reply_bytes = 64u << 20;
 constexpr auto reconnect_delay = std::chrono::milliseconds{20};
 constexpr auto timeout_sweep = std::chrono::milliseconds{50};
-
-/// Case-insensitive search for `name` at the start of a header line.
-std::size_t find_header(const std::string& head, const char* name) {
-  auto length = std::strlen(name);
-  for (std::size_t at = head.find("\r\n"); at != std::string::npos;
-       at = head.find("\r\n", at + 2)) {
-    if (head.size() - (at + 2) >= length
-        && strncasecmp(head.data() + at + 2, name, length) == 0)
-      return at + 2 + length;
-  }
-  return std::string::npos;
-}
-
-/// Status, sizes and connection header from the start of a reply.
-struct reply_head {
-  unsigned status = 0;
-  std::size_t header_bytes = 0;
-  std::size_t body_bytes = 0;
-  bool keep_alive = true;
-  bool valid = false;
-};
-
-/// Parses the status line and headers in `data`, which contains at least
-/// the whole head. Only Content-Length framing is understood: both servers the
-/// bench talks to send it for these replies.
-reply_head parse_head(const std::string& data, std::size_t end_of_head) {
-  reply_head head;
-  head.header_bytes = end_of_head + 4;
-  auto text = data.substr(0, end_of_head);
-  if (text.size() < 12 || text.compare(0, 5, "HTTP/") != 0)
-    return head;
-  head.status = static_cast<unsigned>(std::atoi(text.c_str() + 9));
-  auto length_at = find_header(text, "content-length:");
-  if (length_at == std::string::npos)
-    return head;
-  head.body_bytes = std::strtoull(text.c_str() + length_at, nullptr, 10);
-  auto connection_at = find_header(text, "connection:");
-  if (connection_at != std::string::npos) {
-    auto value = text.substr(connection_at, text.find("\r\n", connection_at) - connection_at);
-    head.keep_alive = value.find("close") == std::string::npos
-                      && value.find("Close") == std::string::npos;
-  }
-  head.valid = head.status >= 100 && head.body_bytes <= max_reply_bytes;
-  return head;
-}
 
 } // namespace
 
@@ -604,61 +559,6 @@ load_result run_load(const load_options& options, const workload_factory& factor
   run.start();
   watch(run, label, clock_type::time_point::max());
   return run.wait();
-}
-
-namespace {
-
-/// Hands out a fixed list of requests once each.
-class list_workload final : public workload {
-public:
-  using callback = std::function<void(const request_spec&, unsigned, const std::string&)>;
-
-  list_workload(std::vector<request_spec> requests, callback on_reply)
-    : requests_(std::move(requests)), on_reply_(std::move(on_reply)) {}
-
-  std::optional<request_spec> next() override {
-    if (next_ == requests_.size())
-      return std::nullopt;
-    return requests_[next_++];
-  }
-
-  void on_reply(const request_spec& spec, unsigned status, const std::string& body,
-                clock_type::time_point) override {
-    if (on_reply_)
-      on_reply_(spec, status, body);
-  }
-
-private:
-  std::vector<request_spec> requests_;
-  std::size_t next_ = 0;
-  callback on_reply_;
-};
-
-} // namespace
-
-std::size_t run_batch(const std::string& host, std::uint16_t port,
-                      std::vector<request_spec> requests,
-                      std::function<void(const request_spec&, unsigned,
-                                         const std::string&)> on_reply,
-                      std::size_t connections) {
-  if (requests.empty())
-    return 0;
-  load_options options;
-  options.host = host;
-  options.port = port;
-  options.connections = std::min(connections, requests.size());
-  options.duration_s = 3600;
-  options.max_requests = requests.size();
-  options.request_timeout_s = 60;
-  options.lead_s = 0;
-  auto shared = std::make_shared<std::vector<request_spec>>(std::move(requests));
-  auto result = run_load(options, [&](std::size_t, std::size_t) {
-    return std::make_unique<list_workload>(std::move(*shared), on_reply);
-  }, "");
-  std::size_t ok = 0;
-  for (const auto& s : result.samples)
-    ok += s.ok ? 1 : 0;
-  return ok;
 }
 
 } // namespace orchestrator::bench

@@ -7,6 +7,9 @@
 // delays the next send therefore shows up in the figures instead of
 // lowering the offered load (no coordinated omission).
 
+// Boost 1.74's string_view, which verb.hpp includes, needs <ostream> first.
+#include <ostream>
+
 #include <boost/beast/http/verb.hpp>
 
 #include <atomic>
