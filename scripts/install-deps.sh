@@ -9,6 +9,7 @@ packages=(
   libboost-dev libboost-test-dev libcli11-dev libsqlite3-dev libstatgrab-dev
   prometheus-cpp-dev prometheus
   libpqxx-dev libpq-dev postgresql
+  nginx gnuplot-nox jq
 )
 
 missing=()
