@@ -273,7 +273,14 @@ int main(int argc, char** argv) {
   auto take_over = [&](store_factory factory) {
     start_actors(std::move(factory));
     await_ready(bridge, std::chrono::seconds{30});
-    return catalog.empty() || import_catalog(bridge, catalog, config.catalog_file);
+    // A large catalogue takes longer than a request may: a million streams
+    // need several seconds to write.
+    actor_bridge import_bridge{gateway, std::chrono::minutes{10}};
+    bool imported = catalog.empty()
+                    || import_catalog(import_bridge, catalog, config.catalog_file);
+    // The rows live in the coordinator now; this copy would only hold memory.
+    std::vector<stream_row>{}.swap(catalog);
+    return imported;
   };
   if (!config.uses_postgres() && !take_over(open_store)) {
     shutdown_actors();
