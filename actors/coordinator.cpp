@@ -87,6 +87,9 @@ void probe_store(coordinator_self* self) {
                                st.store_error);
         st.store_available = true;
         st.store_error.clear();
+        // Writes need not wait out the breaker's timeout once the store
+        // answers again.
+        st.breaker.reset(steady_ms());
       },
       [self](caf::error& err) {
         // A store without a check waits for the next write to tell.

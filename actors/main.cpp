@@ -337,6 +337,8 @@ int main(int argc, char** argv) {
         return;
       }
       auto taken = std::chrono::steady_clock::now();
+      // Until it serves, this server names itself as the leader to come.
+      node->follow(pg.advertise);
       log->info("leader-lock-taken store={} advertise={}", pg.connection.empty()
                   ? std::string{} : postgres_store::redact(pg.connection),
                 pg.advertise);

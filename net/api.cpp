@@ -394,8 +394,11 @@ bool api::answer_as_follower(const http_request& request,
       : "this server is a standby; send requests to the leader";
   json leader_json = leader.empty() ? json(nullptr) : json(leader);
   if (request.method == "GET" && path == "/health") {
-    // A standby is healthy: it is up and ready to take over.
-    respond(json_response(200, {{"status", "healthy"},
+    // A standby is healthy while it can reach the database, ready to take
+    // over; one that cannot would never take over.
+    auto healthy = store_error.empty();
+    respond(json_response(healthy ? 200 : 503,
+                          {{"status", healthy ? "healthy" : "unhealthy"},
                                 {"role", node.role_name()},
                                 {"leader", leader_json},
                                 {"store", {{"backend", config_.store_backend},
@@ -831,17 +834,19 @@ void api::add_health_routes() {
               respond(with_retry_after(json_response(503, body), 1));
               return;
             }
+            auto unreachable = node ? node->store_error() : std::string{};
+            auto store_error = unreachable.empty() ? s->store_error : unreachable;
             body["store"] = {{"backend", backend},
-                             {"status", s->store_available ? "ok" : "failing"},
-                             {"error", s->store_error.empty()
-                                         ? json(nullptr)
-                                         : json(s->store_error)}};
+                             {"status", s->store_available && unreachable.empty()
+                                          ? "ok"
+                                          : "failing"},
+                             {"error", store_error.empty() ? json(nullptr)
+                                                           : json(store_error)}};
             body["instances"] = {{"total", s->workers_total},
                                  {"active", s->workers_active}};
             body["streams"] = {{"total", s->streams_total},
                                {"assigned", s->streams_assigned},
                                {"waiting", s->streams_waiting}};
-            auto unreachable = node ? node->store_error() : std::string{};
             if (!s->store_available || !unreachable.empty()) {
               body["status"] = "unhealthy";
               body["detail"] = "the store is failing: "

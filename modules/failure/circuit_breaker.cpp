@@ -73,6 +73,16 @@ void circuit_breaker::record_success(std::int64_t now_ms) {
   }
 }
 
+void circuit_breaker::reset(std::int64_t now_ms) {
+  failures_ = 0;
+  probes_ = 0;
+  probe_successes_ = 0;
+  if (state_ != state::closed) {
+    state_ = state::closed;
+    changed_at_ms_ = now_ms;
+  }
+}
+
 void circuit_breaker::record_failure(std::int64_t now_ms) {
   advance(now_ms);
   ++failures_;

@@ -42,6 +42,10 @@ public:
   void record_success(std::int64_t now_ms);
   void record_failure(std::int64_t now_ms);
 
+  /// Closes the breaker at once: a check outside the guarded calls showed
+  /// that the dependency works again.
+  void reset(std::int64_t now_ms);
+
   state current(std::int64_t now_ms);
 
   /// Milliseconds until the breaker lets a probe through; 0 unless open.

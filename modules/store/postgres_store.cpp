@@ -1,6 +1,7 @@
 #include "modules/store/postgres_store.hpp"
 
 #include "actors/errors.hpp"
+#include "modules/store/history_details.hpp"
 #include "actors/logging.hpp"
 
 #include <libpq-fe.h>
@@ -279,6 +280,8 @@ caf::error postgres_store::connect() {
 }
 
 caf::expected<bool> postgres_store::try_lock() {
+  if (!connection_)
+    return make_error(errc::store_unavailable, "not connected to " + redacted_);
   try {
     pqxx::nontransaction work{*connection_};
     auto row = work.exec_params1("SELECT pg_try_advisory_lock($1, $2)",
@@ -310,6 +313,7 @@ postgres_store::open(const postgres_settings& settings,
       break;
     if (!wait || std::chrono::steady_clock::now() >= give_up || !keep_waiting())
       return err;
+    node->set_store_error(orchestrator::describe(err));
     log->warn("store-connect-failed error=\"{}\" retry_in_ms={}", orchestrator::describe(err),
               pause.count());
     std::this_thread::sleep_for(pause);
@@ -322,6 +326,25 @@ postgres_store::open(const postgres_settings& settings,
   bool announced = false;
   for (;;) {
     auto locked = result->try_lock();
+    if (!locked && wait) {
+      // A standby outlives a database outage: it reconnects and waits on.
+      node->set_store_error(orchestrator::describe(locked.error()));
+      log->warn("standby-store-lost error=\"{}\" retry_in_ms={}",
+                orchestrator::describe(locked.error()), settings.standby_poll.count());
+      if (!keep_waiting())
+        return make_error(errc::not_ready, "stopped while waiting for the "
+                                           "leader lock");
+      std::this_thread::sleep_for(std::max(settings.standby_poll,
+                                           std::chrono::milliseconds{1000}));
+      if (!result->connect()) {
+        node->set_store_error({});
+        // The leader lost its session too and retakes the lock at its next
+        // check, within a second: let it, so that a database restart does
+        // not also move the leadership.
+        std::this_thread::sleep_for(std::chrono::seconds{3});
+      }
+      continue;
+    }
     if (!locked)
       return locked.error();
     if (*locked)
@@ -653,8 +676,15 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
       else
         catalog_erases.push_back(id);
     }
-    if (!catalog_puts.empty())
+    if (!catalog_puts.empty()) {
       put_catalog_streams(work, catalog_puts);
+      // Rows written with their ids leave a SERIAL id's sequence behind, and
+      // the next insert without an id would collide.
+      work.exec_params("SELECT setval(pg_get_serial_sequence($1, 'id'), max(id)) "
+                       "FROM " + catalog_ + " HAVING max(id) IS NOT NULL AND "
+                       "pg_get_serial_sequence($1, 'id') IS NOT NULL",
+                       catalog_);
+    }
 
     std::vector<std::string> ids, ips, statuses, reported, types;
     std::vector<int> ports, capacities;
@@ -789,13 +819,7 @@ caf::error postgres_store::commit(const std::vector<change>& changes) {
 }
 
 caf::error postgres_store::append_rebalance(const rebalance_report& report) {
-  auto moves = json::array();
-  for (const auto& m : report.moves)
-    moves.push_back({{"stream_id", m.stream_id}, {"from", m.from}, {"to", m.to},
-                     {"epoch", m.epoch}});
-  auto details = json{{"moves", moves},
-                      {"workers_affected", report.workers_affected}}
-                   .dump();
+  auto details = encode_history_details(report);
   return transact("writing the rebalance record", [&](pqxx::work& work) {
     work.exec_params(
       "INSERT INTO orchestrator_rebalance_history (rebalance_type, "
@@ -843,17 +867,7 @@ caf::expected<rebalance_history> postgres_store::load_rebalances(std::size_t lim
       report.duration_ms = r[6].as<double>(0);
       report.remaining = static_cast<std::uint64_t>(r[7].as<std::int64_t>(0));
       report.started_at_ms = r[8].as<std::int64_t>(0);
-      auto details = json::parse(r[9].c_str(), nullptr, false);
-      if (details.is_object()) {
-        for (const auto& m : details.value("moves", json::array()))
-          report.moves.push_back(stream_move{m.value("stream_id", std::int64_t{0}),
-                                             m.value("from", std::string{}),
-                                             m.value("to", std::string{}),
-                                             m.value("epoch", std::uint64_t{0})});
-        for (const auto& w : details.value("workers_affected", json::array()))
-          if (w.is_string())
-            report.workers_affected.push_back(w.get<std::string>());
-      }
+      decode_history_details(r[9].c_str(), report);
       result.recent.push_back(std::move(report));
     }
   });

@@ -1,6 +1,7 @@
 #include "modules/store/sqlite_store.hpp"
 
 #include "actors/errors.hpp"
+#include "modules/store/history_details.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -373,13 +374,7 @@ caf::error sqlite_store::write(const change& c) {
 caf::error sqlite_store::append_rebalance(const rebalance_report& report) {
   // The moves and affected workers are kept as JSON, as they vary in
   // number.
-  auto moves = nlohmann::json::array();
-  for (const auto& m : report.moves)
-    moves.push_back({{"stream_id", m.stream_id}, {"from", m.from}, {"to", m.to},
-                     {"epoch", m.epoch}});
-  auto details = nlohmann::json{{"moves", moves},
-                                {"workers_affected", report.workers_affected}}
-                   .dump();
+  auto details = encode_history_details(report);
 
   statement_guard guard;
   const char* sql = "INSERT INTO orchestrator_rebalance_history (rebalance_type, "
@@ -462,17 +457,7 @@ caf::expected<rebalance_history> sqlite_store::load_rebalances(std::size_t limit
     report.duration_ms = sqlite3_column_double(s, 6);
     report.remaining = static_cast<std::uint64_t>(sqlite3_column_int64(s, 7));
     report.started_at_ms = sqlite3_column_int64(s, 8);
-    auto details = nlohmann::json::parse(text_column(s, 9), nullptr, false);
-    if (details.is_object()) {
-      for (const auto& m : details.value("moves", nlohmann::json::array()))
-        report.moves.push_back(stream_move{m.value("stream_id", std::int64_t{0}),
-                                           m.value("from", std::string{}),
-                                           m.value("to", std::string{}),
-                                           m.value("epoch", std::uint64_t{0})});
-      for (const auto& w : details.value("workers_affected", nlohmann::json::array()))
-        if (w.is_string())
-          report.workers_affected.push_back(w.get<std::string>());
-    }
+    decode_history_details(text_column(s, 9), report);
     result.recent.push_back(std::move(report));
   });
   if (err)

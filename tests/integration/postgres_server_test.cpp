@@ -7,6 +7,7 @@
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/python_schema.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -32,7 +33,7 @@ pg_cluster& cluster() {
   return instance;
 }
 
-/// Polls GET /ready until it answers 200 or `limit` passes.
+/// Polls GET /ready until it returns 200 or `limit` passes.
 bool wait_ready(const http_client& client, std::chrono::milliseconds limit = 15s) {
   auto deadline = steady::now() + limit;
   while (steady::now() < deadline) {
@@ -92,27 +93,9 @@ BOOST_AUTO_TEST_CASE(a_python_deployment_carries_on) {
   const std::string db = "python_deployment";
   auto url = cluster().create_database(db);
   python_catalog(db, 30);
+  cluster().exec(python_worker_tables_sql, db);
+  cluster().exec(python_history_tables_sql, db);
   cluster().exec(R"sql(
-CREATE TABLE orchestrator_instances (
-  id SERIAL PRIMARY KEY, server_id VARCHAR(255) UNIQUE NOT NULL,
-  ip VARCHAR(45) NOT NULL, port INTEGER NOT NULL, max_streams INTEGER DEFAULT 20,
-  current_streams INTEGER DEFAULT 0, status VARCHAR(20) DEFAULT 'active',
-  registered_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
-  last_heartbeat TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE orchestrator_stream_assignments (
-  id SERIAL PRIMARY KEY, stream_id INTEGER UNIQUE NOT NULL,
-  server_id VARCHAR(255) NOT NULL REFERENCES orchestrator_instances (server_id)
-    ON DELETE CASCADE,
-  assigned_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, status VARCHAR(20) DEFAULT 'active');
-CREATE TABLE orchestrator_instance_metrics (
-  id SERIAL PRIMARY KEY, server_id VARCHAR(255), cpu_percent FLOAT,
-  memory_percent FLOAT, memory_used_gb FLOAT, memory_total_gb FLOAT,
-  disk_percent FLOAT, disk_free_gb FLOAT, disk_total_gb FLOAT,
-  load_average_1m FLOAT, load_average_5m FLOAT, load_average_15m FLOAT,
-  uptime_seconds INTEGER, recorded_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE orchestrator_rebalance_history (
-  id SERIAL PRIMARY KEY, rebalance_type VARCHAR(50), streams_moved INTEGER,
-  instances_affected INTEGER, reason TEXT, executed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
 INSERT INTO orchestrator_instances (server_id, ip, port, max_streams, current_streams)
   VALUES ('legacy-a', '10.0.0.1', 8001, 10, 7), ('legacy-b', '10.0.0.2', 8002, 10, 0);
 INSERT INTO orchestrator_stream_assignments (stream_id, server_id)
@@ -159,8 +142,8 @@ INSERT INTO orchestrator_rebalance_history (rebalance_type, streams_moved, insta
     BOOST_TEST(stream["metadata"]["index"] == id);
   }
 
-  // The database says the same, with counts derived from the rows: legacy-a
-  // claimed 7.
+  // The database holds the same, with counts derived from the rows:
+  // legacy-a claimed 7.
   BOOST_TEST(cluster().query_value("SELECT current_streams FROM orchestrator_instances "
                                    "WHERE server_id = 'legacy-a'",
                                    db)
@@ -224,7 +207,7 @@ BOOST_AUTO_TEST_CASE(api_endpoints_work_and_reject_bad_input_on_both_stores) {
       http_client client{"127.0.0.1", server->port()};
       BOOST_REQUIRE_MESSAGE(wait_ready(client), server->log());
 
-      // Register, with a capacity above the maximum: capped and said so.
+      // Register with a capacity above the maximum: the reply reports the cap.
       auto reg = client.post("/api/workers/register",
                              {{"instance_id", "w1"}, {"worker_type", "recorder"},
                               {"capacity", 50}, {"status", "active"},
@@ -324,7 +307,7 @@ BOOST_AUTO_TEST_CASE(api_endpoints_work_and_reject_bad_input_on_both_stores) {
       BOOST_TEST(metrics["streams"]["failed"] == 1);
       BOOST_TEST(metrics["streams"]["success_rate"] == 50.0);
 
-      // Unknown workers: 404 that says how to register.
+      // Unknown workers get 404 with the way to register.
       auto nobody = client.get("/api/streams/assign?worker_id=nobody");
       BOOST_TEST(nobody.status == 404u);
       BOOST_TEST(nobody.body.find("/api/workers/register") != std::string::npos);
@@ -428,7 +411,7 @@ BOOST_AUTO_TEST_CASE(a_dead_api_workers_streams_go_to_live_workers) {
              == "0");
 }
 
-// Two servers on one database: one leads, the other answers 503 naming it.
+// Two servers on one database: one leads, the other replies 503 naming it.
 // Workers keep asking for streams; the leader is killed with SIGKILL; the
 // standby takes over, and every acknowledged assignment is still there, none
 // of them in two places.
@@ -460,7 +443,7 @@ BOOST_AUTO_TEST_CASE(a_standby_takes_over_when_the_leader_dies_under_load) {
   BOOST_TEST(standby_client.get("/health").json()["role"] == "standby");
 
   // Workers: register, then heartbeat and ask for streams in a loop,
-  // against whichever server answers. Each remembers what the leader last
+  // against whichever server replies. Each remembers what the leader last
   // acknowledged it owns, and the first reply of the new leader.
   constexpr int worker_count = 6;
   std::atomic<bool> killed{false};
@@ -566,6 +549,47 @@ BOOST_AUTO_TEST_CASE(a_standby_takes_over_when_the_leader_dies_under_load) {
   BOOST_TEST(standby.log().find("leader-serving") != std::string::npos);
 }
 
+// A leader whose connection is cut while a standby takes the lock must stop
+// serving: it finds the lock taken when it reconnects, and exits with 3.
+BOOST_AUTO_TEST_CASE(a_leader_that_lost_the_lock_stops_serving_and_exits) {
+  const std::string db = "fencing";
+  auto url = cluster().create_database(db);
+  temp_dir dir;
+  server_process leader{pg_args(url), dir.file("leader.log")};
+  http_client leader_client{"127.0.0.1", leader.port()};
+  BOOST_REQUIRE_MESSAGE(wait_ready(leader_client), leader.log());
+  server_process standby{pg_args(url), dir.file("standby.log")};
+  http_client standby_client{"127.0.0.1", standby.port()};
+  std::this_thread::sleep_for(300ms);
+  BOOST_REQUIRE(standby_client.get("/ready").status == 503u);
+
+  // End the session that holds the lock, as a network failure would.
+  cluster().exec("SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN "
+                 "pg_database d ON d.oid = l.database WHERE l.locktype = "
+                 "'advisory' AND l.granted AND d.datname = '" + db + "'");
+  BOOST_REQUIRE_MESSAGE(wait_ready(standby_client, 10s), standby.log());
+
+  bool gone = false;
+  for (int k = 0; k < 100 && !gone; ++k) {
+    std::this_thread::sleep_for(100ms);
+    try {
+      leader_client.get("/health");
+    } catch (const std::exception&) {
+      // No longer listening: it has exited.
+      gone = true;
+    }
+  }
+  BOOST_TEST(gone);
+  auto status = leader.stop(0);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 3);
+  BOOST_TEST(leader.log().find("leadership-lost") != std::string::npos);
+  BOOST_TEST(standby_client.post("/register", {{"server_id", "a"}, {"ip", "127.0.0.1"},
+                                               {"port", 1}})
+               .status
+             == 200u);
+}
+
 BOOST_AUTO_TEST_CASE(ready_reports_a_lost_database_and_recovers) {
   pg_cluster own;
   auto url = own.create_database("lost");
@@ -578,6 +602,9 @@ BOOST_AUTO_TEST_CASE(ready_reports_a_lost_database_and_recovers) {
                                                 {"port", 1}})
                         .status,
                       200u);
+  // A standby waits beside it and must outlive the outage.
+  server_process standby{pg_args(url), dir.file("standby.log")};
+  http_client standby_client{"127.0.0.1", standby.port()};
 
   own.stop();
   bool noticed = false;
@@ -590,16 +617,31 @@ BOOST_AUTO_TEST_CASE(ready_reports_a_lost_database_and_recovers) {
   BOOST_TEST(health.status == 503u);
   BOOST_TEST(health.json()["status"] == "unhealthy");
   // Nothing is acknowledged that is not committed.
-  auto refused = client.post("/register", {{"server_id", "b"}, {"ip", "127.0.0.1"},
-                                           {"port", 1}});
-  BOOST_TEST(refused.status == 503u);
+  BOOST_TEST(health.json()["store"]["status"] == "failing");
+  // Nothing is acknowledged that is not committed; enough failures open the
+  // store's circuit breaker.
+  for (const char* id : {"b1", "b2", "b3"}) {
+    auto refused = client.post("/register", {{"server_id", id}, {"ip", "127.0.0.1"},
+                                             {"port", 1}});
+    BOOST_TEST(refused.status == 503u);
+  }
+  BOOST_TEST(standby_client.get("/health").status == 503u);
 
+  // Once the database is back, writes work again within seconds, not after
+  // the breaker's 60 s.
   own.start();
   BOOST_REQUIRE_MESSAGE(wait_ready(client, 30s), server.log());
   BOOST_TEST(client.post("/register", {{"server_id", "c"}, {"ip", "127.0.0.1"},
                                        {"port", 1}})
                .status
              == 200u);
+  bool standby_back = false;
+  for (int k = 0; k < 50 && !standby_back; ++k) {
+    std::this_thread::sleep_for(100ms);
+    standby_back = standby_client.get("/health").status == 200;
+  }
+  BOOST_TEST(standby_back);
+  BOOST_TEST(standby_client.get("/ready").json()["role"] == "standby");
   BOOST_TEST(own.query_value("SELECT string_agg(server_id, ',' ORDER BY server_id) "
                              "FROM orchestrator_instances",
                              "lost")

@@ -1,6 +1,7 @@
 // The same store checks, run against the SQLite store and against the
-// PostgreSQL store on a throwaway server; then what only PostgreSQL has: the
-// Python server's schema, the leader lock, and a lost connection.
+// PostgreSQL store on a throwaway server. Then the checks of what only
+// PostgreSQL has: the Python server's schema, the leader lock, and a lost
+// connection.
 
 #define BOOST_TEST_MODULE store
 #include <boost/test/unit_test.hpp>
@@ -9,6 +10,7 @@
 #include "modules/store/postgres_store.hpp"
 #include "modules/store/sqlite_store.hpp"
 #include "tests/support/pg_cluster.hpp"
+#include "tests/support/python_schema.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@
 
 using namespace orchestrator;
 using orchestrator::testing::pg_cluster;
+using orchestrator::testing::python_worker_tables_sql;
 using orchestrator::testing::temp_dir;
 
 namespace {
@@ -165,6 +168,7 @@ BOOST_AUTO_TEST_CASE(commit_then_load_round_trips) {
       BOOST_REQUIRE(!s->commit({w, put_stream(1), put_stream(2), set_epoch(1),
                                 put_assignment(1, "w1", 1), set_epoch(7)}));
     }
+
     auto snapshot = b.open()->load();
     BOOST_REQUIRE(snapshot);
     BOOST_REQUIRE_EQUAL(snapshot->workers.size(), 1u);
@@ -179,6 +183,7 @@ BOOST_AUTO_TEST_CASE(commit_then_load_round_trips) {
     BOOST_TEST(w.worker_type == "recorder");
     BOOST_TEST(w.registered_at_ms == 1'700'000'000'000);
     BOOST_TEST(w.last_heartbeat_ms == 1'700'000'001'000);
+
     BOOST_REQUIRE_EQUAL(snapshot->streams.size(), 2u);
     auto stream = std::find_if(snapshot->streams.begin(), snapshot->streams.end(),
                                [](const stream_row& r) { return r.id == 2; });
@@ -268,12 +273,14 @@ BOOST_AUTO_TEST_CASE(rebalance_history_survives_reopen) {
         BOOST_REQUIRE(!s->append_rebalance(report));
       }
     }
+
     auto history = b.open()->load_rebalances(2);
     BOOST_REQUIRE(history);
     BOOST_TEST(history->totals.total == 3u);
     BOOST_TEST(history->totals.successful == 2u);
     BOOST_TEST(history->totals.streams_moved == 60u);
     BOOST_TEST(history->totals.moved_by_reason["load_imbalance"] == 30u);
+
     BOOST_REQUIRE_EQUAL(history->recent.size(), 2u);
     const auto& newest = history->recent[0];
     BOOST_TEST(newest.reason == "manual");
@@ -311,18 +318,8 @@ BOOST_AUTO_TEST_SUITE(postgresql_only)
 BOOST_AUTO_TEST_CASE(opens_the_python_schema_and_keeps_it_usable_for_python) {
   const std::string db = "python_schema";
   auto url = cluster().create_database(db);
+  cluster().exec(python_worker_tables_sql, db);
   cluster().exec(R"sql(
-CREATE TABLE orchestrator_instances (
-  id SERIAL PRIMARY KEY, server_id VARCHAR(255) UNIQUE NOT NULL,
-  ip VARCHAR(45) NOT NULL, port INTEGER NOT NULL, max_streams INTEGER DEFAULT 20,
-  current_streams INTEGER DEFAULT 0, status VARCHAR(20) DEFAULT 'active',
-  registered_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
-  last_heartbeat TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
-CREATE TABLE orchestrator_stream_assignments (
-  id SERIAL PRIMARY KEY, stream_id INTEGER UNIQUE NOT NULL,
-  server_id VARCHAR(255) NOT NULL REFERENCES orchestrator_instances (server_id)
-    ON DELETE CASCADE,
-  assigned_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, status VARCHAR(20) DEFAULT 'active');
 CREATE TABLE streams (id SERIAL PRIMARY KEY, url TEXT NOT NULL, name TEXT,
   sheet TEXT, cidade TEXT, estado TEXT, regiao TEXT, segmento TEXT, index INTEGER);
 INSERT INTO streams (id, url, name, sheet, cidade, estado, regiao, segmento, index)
