@@ -33,8 +33,10 @@ caf::error breaker_open(coordinator_self* self) {
   auto& st = self->state;
   auto wait = (st.breaker.retry_after_ms(steady_ms()) + 999) / 1000;
   return make_error(errc::circuit_open,
-                    "the store is failing (" + st.store_error
-                      + "), so its circuit breaker is open and changes are "
+                    (st.store_error.empty()
+                       ? std::string{"the store failed recently"}
+                       : "the store is failing (" + st.store_error + ")")
+                      + ", so its circuit breaker is open and changes are "
                         "rejected without trying; nothing was changed, retry "
                         "in "
                       + std::to_string(wait) + " s",
@@ -288,6 +290,11 @@ void request_load(coordinator_self* self) {
           "epoch={} repairs={}",
           summary.workers_total, summary.workers_active, summary.streams_total,
           summary.streams_assigned, summary.epoch, repairs);
+        // Each repair changes what the store held, so each is named; past
+        // 20, the count above tells the rest.
+        const auto& fixes = st.state.load_repairs();
+        for (std::size_t k = 0; k < fixes.size() && k < 20; ++k)
+          logger("actors")->warn("state-repaired what=\"{}\"", fixes[k]);
         commit_background(self);
       },
       [self](caf::error& err) {

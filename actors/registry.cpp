@@ -247,6 +247,7 @@ std::size_t registry::load(const store_snapshot& snapshot, instant now) {
   }
 
   std::size_t repairs = 0;
+  load_repairs_.clear();
   for (const auto& row : snapshot.assignments) {
     epoch_ = std::max(epoch_, row.epoch);
     auto stream = streams_.find(row.stream_id);
@@ -254,6 +255,12 @@ std::size_t registry::load(const store_snapshot& snapshot, instant now) {
     bool valid = stream != streams_.end() && owner != workers_.end()
                  && owner->second.row.state == worker_state::active;
     if (!valid) {
+      load_repairs_.push_back(
+        "assignment of stream " + std::to_string(row.stream_id) + " to "
+        + row.server_id + " dropped: "
+        + (stream == streams_.end()   ? "the stream is not in the catalogue"
+           : owner == workers_.end() ? "the worker is unknown"
+                                     : "the worker is dead"));
       // The stream may be missing from the catalogue, so the repair is
       // written as a raw journal entry rather than through unassign_stream().
       auto fix = make_change(change_kind::erase_assignment);
@@ -274,6 +281,9 @@ std::size_t registry::load(const store_snapshot& snapshot, instant now) {
   for (auto& [id, w] : workers_) {
     while (w.streams.size() > w.row.max_streams) {
       auto last = *w.streams.rbegin();
+      load_repairs_.push_back("stream " + std::to_string(last) + " taken from " + id
+                              + ": it held more than its capacity of "
+                              + std::to_string(w.row.max_streams));
       unassign_stream(last);
       free_.erase(last);
       waiting_.insert(last);

@@ -147,6 +147,10 @@ public:
                                          instant now) const;
   std::vector<stream_lease> owned_by(const std::string& server_id) const;
   std::vector<assignment_row> list_assignments() const;
+  /// Returns what the last load() repaired, one sentence per repair.
+  const std::vector<std::string>& load_repairs() const {
+    return load_repairs_;
+  }
   stream_page list_streams(std::uint64_t offset, std::uint64_t limit) const;
   /// Returns the catalogue rows of `ids` that exist, in the order given.
   std::vector<stream_row> find_streams(const std::vector<std::int64_t>& ids) const;
@@ -249,6 +253,7 @@ private:
   /// Streams in handoff, so that timeouts are found without scanning every
   /// stream.
   std::set<std::int64_t> handoff_streams_;
+  std::vector<std::string> load_repairs_;
   /// The last join, death, leave or drain, and when it happened.
   std::string last_change_;
   std::int64_t last_change_steady_ms_ = 0;

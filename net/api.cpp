@@ -1754,11 +1754,17 @@ void api::add_generation_two_routes() {
       // Progress only: the worker must exist, nothing changes.
       bridge_.ask<worker_view>(
         role::coordinator,
-        api_reply_with<worker_view>(respond, [update, id_text](worker_view&) {
-          return json_response(200, {{"success", true},
-                                     {"message", "stream " + id_text
-                                                   + " is " + update.status},
-                                     {"ended", false}});
+        api_reply_with<worker_view>(respond, [update, id_text](worker_view& view) {
+          bool owns = std::any_of(view.owned.begin(), view.owned.end(),
+                                  [&](const stream_lease& lease) {
+                                    return lease.stream_id == update.stream_id;
+                                  });
+          return json_response(
+            200, {{"success", true},
+                  {"message", owns ? "stream " + id_text + " is " + update.status
+                                   : "stream " + id_text + " is not assigned to "
+                                       + update.server_id + "; nothing changed"},
+                  {"ended", false}});
         }),
         caf::get_atom::value, atoms::worker_atom::value, update.server_id);
       return;
