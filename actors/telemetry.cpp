@@ -168,6 +168,11 @@ std::string telemetry::render(const scrape_state& state) {
     .Add({})
     .Set(static_cast<double>(started_at_ms_) / 1000.0);
 
+  auto& role = gauge("orchestrator_server_role",
+                     "1 for this server's role among servers sharing a database");
+  for (const char* name : {"leader", "standby", "deposed"})
+    role.Add({{"role", name}}).Set(state.role == name ? 1.0 : 0.0);
+
   if (state.has_summary) {
     const auto& s = state.summary;
     auto& workers = gauge("orchestrator_workers", "Known workers by state");

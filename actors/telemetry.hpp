@@ -22,6 +22,8 @@ struct scrape_state {
   std::vector<role_status> roles;
   /// The host's metrics while the system_metrics module runs.
   std::optional<metrics_sample> host;
+  /// "leader", "standby" or "deposed".
+  std::string role = "leader";
 };
 
 /// The server's Prometheus metrics. Counters and histograms are updated

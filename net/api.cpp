@@ -1150,6 +1150,8 @@ void api::add_metrics_routes() {
   router_.add("GET", "/metrics", [this](routed_request, responder respond) {
     auto bridge = bridge_;
     auto state = std::make_shared<scrape_state>();
+    if (config_.node)
+      state->role = config_.node->role_name();
     auto finish = [respond, state] {
       http_response response;
       response.body = telemetry::global().render(*state);

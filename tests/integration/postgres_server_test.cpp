@@ -441,6 +441,9 @@ BOOST_AUTO_TEST_CASE(a_standby_takes_over_when_the_leader_dies_under_load) {
   BOOST_TEST(refused.headers["X-Orchestrator-Leader"] == leader_url);
   BOOST_TEST(refused.headers["Retry-After"] == "1");
   BOOST_TEST(standby_client.get("/health").json()["role"] == "standby");
+  BOOST_TEST(standby_client.get("/metrics").body.find(
+               "orchestrator_server_role{role=\"standby\"} 1")
+             != std::string::npos);
 
   // Workers: register, then heartbeat and ask for streams in a loop,
   // against whichever server replies. Each remembers what the leader last
