@@ -29,6 +29,8 @@ const char* to_string(errc code) {
       return "crashed";
     case errc::circuit_open:
       return "circuit_open";
+    case errc::lock_held:
+      return "lock_held";
   }
   return "unknown_error";
 }

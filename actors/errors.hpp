@@ -31,6 +31,8 @@ enum class errc : std::uint8_t {
   crashed,
   /// The store's circuit breaker is open: the request failed fast.
   circuit_open,
+  /// Another server holds the database's leader lock.
+  lock_held,
 };
 
 /// The error category of `errc` values.

@@ -314,8 +314,8 @@ int main(int argc, char** argv) {
                       : config.listen_host;
   log->info("http-listening address={}:{}", shown_host, *port);
 
-  // With PostgreSQL the server listens first, as a standby, so probes and
-  // workers get an answer that names the leader while it waits for the lock.
+  // With PostgreSQL the server listens first, as a standby, so that probes
+  // and workers get a reply naming the leader while it waits for the lock.
   std::atomic<bool> stopping{false};
   std::thread candidate;
   if (config.uses_postgres()) {
@@ -342,16 +342,17 @@ int main(int argc, char** argv) {
       log->info("leader-lock-taken store={} advertise={}", pg.connection.empty()
                   ? std::string{} : postgres_store::redact(pg.connection),
                 pg.advertise);
-      // The first store is the one holding the lock; a restarted store role
-      // reconnects and must get the lock back at once, or this server was
-      // deposed.
+      // The first store is the one holding the lock. A restarted store role
+      // reconnects and must get the lock back at once.
       auto first = std::make_shared<std::unique_ptr<store>>(std::move(*opened));
       store_factory factory = [first, pg, node]() -> caf::expected<std::unique_ptr<store>> {
         if (*first)
           return std::move(*first);
         auto reopened = postgres_store::open(pg, node, false, [] { return false; });
         if (!reopened) {
-          if (node->current() == node_state::role::leader)
+          // Only a lock taken by another server deposes this one; an
+          // unreachable database is an outage, retried by the supervisor.
+          if (is(reopened.error(), errc::lock_held))
             node->depose(describe(reopened.error()));
           return reopened.error();
         }

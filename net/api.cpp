@@ -336,7 +336,8 @@ http_response error_response(const caf::error& err) {
     return detail_response(409, text);
   if (is(err, errc::invalid_request))
     return detail_response(422, text);
-  if (is(err, errc::store_unavailable) || is(err, errc::circuit_open))
+  if (is(err, errc::store_unavailable) || is(err, errc::circuit_open)
+      || is(err, errc::lock_held))
     return with_retry_after(detail_response(503, text),
                             static_cast<int>(retry_after_of(err, 5)));
   if (is(err, errc::not_ready) || is(err, errc::unavailable))
@@ -1504,7 +1505,7 @@ namespace orchestrator {
 
 namespace {
 
-/// The capacity note of an /api reply whose claim was capped.
+/// Adds the capacity note to an /api reply whose claim was capped.
 void note_cap(json& body, const api_registration& registration) {
   if (!registration.capped)
     return;

@@ -74,8 +74,8 @@ CREATE TABLE IF NOT EXISTS orchestrator_rebalance_history (
 );
 )sql";
 
-// What we add. Every added column has a default, so the Python server's
-// INSERTs, which do not name them, keep working.
+// Columns and tables this server adds. Every added column has a default, so
+// the Python server's INSERTs, which do not name them, keep working.
 constexpr const char* our_additions_sql = R"sql(
 ALTER TABLE orchestrator_instances
   ADD COLUMN IF NOT EXISTS reported_status TEXT NOT NULL DEFAULT '',
@@ -204,8 +204,8 @@ std::string with_timeouts(const std::string& connection,
 }
 
 /// Maps a stored status string to our two states. The Python server stored
-/// a worker's reported status verbatim, so anything that does not say the
-/// worker is gone counts as active; the failure detector decides from there.
+/// a worker's reported status verbatim, so any status that does not mean
+/// "gone" counts as active. The failure detector decides from there.
 worker_state state_of(const std::string& status) {
   static const std::set<std::string> gone{"dead", "inactive", "failed",
                                           "offline", "removed", "stopped"};
@@ -368,7 +368,7 @@ postgres_store::open(const postgres_settings& settings,
     }
     node->follow(leader);
     if (!wait)
-      return make_error(errc::store_unavailable,
+      return make_error(errc::lock_held,
                         "another server holds the leader lock on "
                           + result->redacted_ + " (leader: "
                           + (leader.empty() ? "unknown" : leader) + ")");
@@ -402,8 +402,8 @@ caf::error postgres_store::prepare_schema() {
                      "address = $1, pid = $2, since = now()",
                      settings_.advertise, static_cast<int>(::getpid()));
 
-    // The catalogue belongs to whoever fills it. Create it only when it is
-    // missing, and remember its columns, so that writes touch only those.
+    // The catalogue belongs to the deployment. It is created only when it is
+    // missing, and its columns are recorded so that writes touch only those.
     auto dot = settings_.catalog_table.find('.');
     std::string schema = dot == std::string::npos
                            ? std::string{"public"}
