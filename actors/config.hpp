@@ -50,7 +50,7 @@ struct settings {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::string data_dir = defaults::data_dir;
-  /// Where the state lives: "sqlite:PATH" or a PostgreSQL connection string
+  /// Location of the state: "sqlite:PATH" or a PostgreSQL connection string
   /// (postgresql://... or key=value pairs). Empty means the SQLite file in
   /// data_dir. May hold a password: log store_description() instead.
   std::string store;
@@ -67,8 +67,8 @@ struct settings {
   std::string catalog_file;
   std::string config_file;
   std::uint32_t max_streams_per_instance = defaults::max_streams_per_instance;
-  /// Largest capacity an /api worker may claim; larger claims are capped,
-  /// and the reply says so.
+  /// Largest capacity an /api worker may claim. Larger claims are capped,
+  /// and the reply reports the cap.
   std::uint32_t max_worker_capacity = 1000;
   duration heartbeat_timeout{300'000};
   duration heartbeat_check_interval{30'000};

@@ -89,8 +89,8 @@ void probe_store(coordinator_self* self) {
                                st.store_error);
         st.store_available = true;
         st.store_error.clear();
-        // Writes need not wait out the breaker's timeout once the store
-        // answers again.
+        // Writes need not wait out the breaker's timeout once the store's
+        // check passes again.
         st.breaker.reset(steady_ms());
       },
       [self](caf::error& err) {
@@ -290,8 +290,8 @@ void request_load(coordinator_self* self) {
           "epoch={} repairs={}",
           summary.workers_total, summary.workers_active, summary.streams_total,
           summary.streams_assigned, summary.epoch, repairs);
-        // Each repair changes what the store held, so each is named; past
-        // 20, the count above tells the rest.
+        // Each repair changes stored rows, so each is logged. Past 20, the
+        // count above covers the rest.
         const auto& fixes = st.state.load_repairs();
         for (std::size_t k = 0; k < fixes.size() && k < 20; ++k)
           logger("actors")->warn("state-repaired what=\"{}\"", fixes[k]);

@@ -8,8 +8,8 @@
 namespace orchestrator {
 
 /// This server's role among servers sharing one database, and whether its
-/// store is reachable. Shared by the store, which learns both, and the HTTP
-/// layer, which answers from them without asking an actor. Thread-safe.
+/// store is reachable. The store sets both, and the HTTP layer reads them
+/// without asking an actor. Thread-safe.
 class node_state {
 public:
   enum class role : int {

@@ -44,7 +44,7 @@ private:
   void add_metrics_routes();
   void add_resilience_routes();
   void add_generation_two_routes();
-  /// Answers for a server that does not lead; returns false when the
+  /// Responds for a server that does not lead. Returns false when the
   /// request goes on to the routes.
   bool answer_as_follower(const http_request& request,
                           const responder& respond) const;

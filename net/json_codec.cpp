@@ -507,6 +507,7 @@ decoded<api_stream_update> decode_api_stream_update(const json& body) {
     stream_id = reader.int_field("stream_id", true, 0,
                                  std::numeric_limits<std::int64_t>::max());
   }
+
   auto worker = read_worker_id(reader, "worker_instance_id");
   auto status = reader.string_field("status", true, 32);
   bool known = false;
@@ -525,6 +526,7 @@ decoded<api_stream_update> decode_api_stream_update(const json& body) {
                   "value_error.enum");
   }
   reader.object_field("result");
+
   std::optional<api_stream_update> value;
   if (errors.empty())
     value = api_stream_update{*worker, *stream_id, *status, ends};

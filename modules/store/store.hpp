@@ -53,8 +53,8 @@ public:
     return caf::none;
   }
 
-  /// True if check() tells whether writes would succeed, so that a passing
-  /// check may end an outage without waiting for the next write.
+  /// Returns true if check() shows whether writes would succeed, so that a
+  /// passing check may end an outage without waiting for the next write.
   virtual bool checks_writes() const {
     return false;
   }

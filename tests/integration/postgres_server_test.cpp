@@ -142,8 +142,8 @@ INSERT INTO orchestrator_rebalance_history (rebalance_type, streams_moved, insta
     BOOST_TEST(stream["metadata"]["index"] == id);
   }
 
-  // The database holds the same, with counts derived from the rows:
-  // legacy-a claimed 7.
+  // The database matches, with counts derived from the rows: legacy-a's row
+  // claimed 7.
   BOOST_TEST(cluster().query_value("SELECT current_streams FROM orchestrator_instances "
                                    "WHERE server_id = 'legacy-a'",
                                    db)
@@ -411,10 +411,10 @@ BOOST_AUTO_TEST_CASE(a_dead_api_workers_streams_go_to_live_workers) {
              == "0");
 }
 
-// Two servers on one database: one leads, the other replies 503 naming it.
-// Workers keep asking for streams; the leader is killed with SIGKILL; the
-// standby takes over, and every acknowledged assignment is still there, none
-// of them in two places.
+// Two servers on one database: one leads, and the other replies 503 with the
+// leader's address. Workers keep requesting streams while the leader is
+// killed with SIGKILL. The standby takes over with every acknowledged
+// assignment, and no stream has two owners.
 BOOST_AUTO_TEST_CASE(a_standby_takes_over_when_the_leader_dies_under_load) {
   const std::string db = "takeover";
   auto url = cluster().create_database(db);
@@ -597,7 +597,7 @@ BOOST_AUTO_TEST_CASE(ready_reports_a_lost_database_and_recovers) {
   pg_cluster own;
   auto url = own.create_database("lost");
   temp_dir dir;
-  // Requests answer within the client's patience while the store is down.
+  // Requests fail within the client's 5 s timeout while the store is down.
   server_process server{pg_args(url, {"--request-timeout", "2"}), dir.file("server.log")};
   http_client client{"127.0.0.1", server.port()};
   BOOST_REQUIRE_MESSAGE(wait_ready(client), server.log());
