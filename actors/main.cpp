@@ -186,6 +186,9 @@ int main(int argc, char** argv) {
   }
 
   auto node = std::make_shared<node_state>();
+  // Shared by the coordinator and the HTTP threads, which answer heartbeats
+  // that change nothing from it.
+  auto board = std::make_shared<heartbeat_board>();
   // Set when the process ends for another reason than a signal: 1 when the
   // store cannot be opened, 3 when this server lost the leader lock.
   std::atomic<int> exit_code{0};
@@ -252,7 +255,7 @@ int main(int argc, char** argv) {
   caf::actor supervisor;
   auto start_actors = [&](store_factory factory) {
     auto spawned = system.spawn(supervisor_actor,
-                                standard_children(config, std::move(factory)),
+                                standard_children(config, std::move(factory), board),
                                 std::move(modules), restart_policy{}, gateway);
     caf::anon_send(gateway, caf::update_atom::value, role::supervisor, spawned);
     std::lock_guard<std::mutex> guard{supervisor_mutex};
@@ -292,6 +295,7 @@ int main(int argc, char** argv) {
   api_config.store_backend = config.uses_postgres() ? "postgresql" : "sqlite";
   api_config.node = node;
   api_config.max_capacity = config.max_worker_capacity;
+  api_config.board = board;
   auto handler_api = std::make_shared<api>(bridge, api_config);
   http_limits limits;
   limits.max_body_bytes = config.max_body_bytes;

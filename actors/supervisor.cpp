@@ -324,8 +324,9 @@ std::string module_settings_json(const settings& config) {
     .dump();
 }
 
-std::vector<child_spec> standard_children(const settings& config,
-                                          store_factory open_store) {
+std::vector<child_spec>
+standard_children(const settings& config, store_factory open_store,
+                  std::shared_ptr<heartbeat_board> board) {
   auto module_settings = module_settings_json(config);
   std::vector<child_spec> result;
 
@@ -363,11 +364,11 @@ std::vector<child_spec> standard_children(const settings& config,
   result.push_back(std::move(store));
 
   result.push_back(make_child(role::coordinator,
-                              [config](caf::local_actor* sup,
-                                       const peers& handles,
-                                       const strategy_ptr&) {
+                              [config, board](caf::local_actor* sup,
+                                              const peers& handles,
+                                              const strategy_ptr&) {
                                 return caf::actor{sup->spawn(
-                                  coordinator_actor, config, handles)};
+                                  coordinator_actor, config, handles, board)};
                               }));
 
   auto balancer_spec = make_child(

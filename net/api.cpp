@@ -23,6 +23,31 @@ http_response detail_response(unsigned status, const std::string& text) {
   return json_response(status, {{"detail", text}});
 }
 
+/// The reply to a legacy heartbeat, written without a JSON tree because it
+/// is the most frequent request.
+http_response heartbeat_response(const heartbeat& beat,
+                                 const lease_snapshot& leases) {
+  auto count = static_cast<std::int64_t>(leases.ids.size());
+  // With stream_ids the sets are compared, else only the counts.
+  bool in_sync = count == beat.reported_count;
+  if (beat.lists_streams) {
+    auto listed = beat.stream_ids;
+    std::sort(listed.begin(), listed.end());
+    listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
+    in_sync = listed == leases.ids;
+  }
+  std::string body;
+  body.reserve(96 + leases.json.size());
+  body += "{\"in_sync\":";
+  body += in_sync ? "true" : "false";
+  body += ",\"owned_streams\":";
+  body += leases.json;
+  body += ",\"status\":\"heartbeat_updated\",\"stream_count\":";
+  body += std::to_string(count);
+  body += '}';
+  return http_response::json(200, std::move(body));
+}
+
 http_response with_retry_after(http_response response, int seconds) {
   response.headers.emplace_back("Retry-After", std::to_string(seconds));
   return response;
@@ -457,11 +482,33 @@ void api::add_worker_routes() {
     if (!body)
       return;
     auto bridge = bridge_;
-    auto beat = body->beat;
-    auto metrics = body->metrics;
+    auto beat = std::move(body->beat);
+    auto metrics = std::move(body->metrics);
+    // Samples of known, live workers enter the history.
+    auto record_metrics = [bridge, id = beat.server_id,
+                           metrics = std::move(metrics)]() mutable {
+      if (!metrics)
+        return;
+      metrics->recorded_at_ms = now_instant().wall_ms;
+      bridge.tell(role::metrics, atoms::record_atom::value, id, *metrics);
+      bridge.tell(role::store, atoms::record_atom::value, id, *metrics);
+    };
+    if (config_.board) {
+      auto now = now_instant();
+      auto leases = config_.board->record(
+        beat.server_id,
+        fast_beat{now.steady_ms, now.wall_ms, beat.reported_count,
+                  beat.reported_status});
+      if (leases) {
+        telemetry::global().heartbeat_received();
+        record_metrics();
+        respond(heartbeat_response(beat, *leases));
+        return;
+      }
+    }
     bridge_.ask<heartbeat_reply>(
       role::coordinator,
-      [respond, bridge, beat, metrics](caf::expected<heartbeat_reply> reply) mutable {
+      [respond, beat, record_metrics](caf::expected<heartbeat_reply> reply) mutable {
         if (!reply) {
           auto response = error_response(reply.error());
           if (is(reply.error(), errc::worker_dead)) {
@@ -473,29 +520,8 @@ void api::add_worker_routes() {
           respond(std::move(response));
           return;
         }
-        // Only samples of known, live workers enter the history.
-        if (metrics) {
-          metrics->recorded_at_ms = now_instant().wall_ms;
-          bridge.tell(role::metrics, atoms::record_atom::value, beat.server_id,
-                      *metrics);
-          bridge.tell(role::store, atoms::record_atom::value, beat.server_id,
-                      *metrics);
-        }
-        auto count = static_cast<std::int64_t>(reply->owned.size());
-        // With stream_ids the sets are compared, else only the counts.
-        bool in_sync = count == beat.reported_count;
-        if (beat.lists_streams) {
-          std::set<std::int64_t> listed(beat.stream_ids.begin(),
-                                        beat.stream_ids.end());
-          std::set<std::int64_t> owned;
-          for (const auto& lease : reply->owned)
-            owned.insert(lease.stream_id);
-          in_sync = listed == owned;
-        }
-        respond(json_response(200, {{"status", "heartbeat_updated"},
-                                    {"stream_count", count},
-                                    {"in_sync", in_sync},
-                                    {"owned_streams", to_json(reply->owned)}}));
+        record_metrics();
+        respond(heartbeat_response(beat, make_lease_snapshot(reply->owned)));
       },
       atoms::heartbeat_atom::value, beat);
   });

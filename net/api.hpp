@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/heartbeat_board.hpp"
 #include "actors/node_state.hpp"
 #include "net/actor_bridge.hpp"
 #include "net/json_codec.hpp"
@@ -22,6 +23,9 @@ struct api_settings {
   std::shared_ptr<const node_state> node;
   /// Largest capacity a worker may claim; larger claims are capped.
   std::uint32_t max_capacity = 100000;
+  /// Where heartbeats that change nothing are answered without the
+  /// coordinator; null sends every heartbeat to the coordinator.
+  std::shared_ptr<heartbeat_board> board;
 };
 
 /// The HTTP API of the orchestrator. It decodes and validates each request,
