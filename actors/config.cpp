@@ -158,7 +158,11 @@ std::vector<std::string> settings::describe() const {
   add("request_timeout", format_seconds(request_timeout));
   add("dead_worker_retention", format_seconds(dead_worker_retention));
   add("idle_timeout", format_seconds(idle_timeout));
+  add("read_timeout", format_seconds(read_timeout));
   add("max_body_bytes", std::to_string(max_body_bytes));
+  add("max_worker_body_bytes", std::to_string(max_worker_body_bytes));
+  add("max_connections", std::to_string(max_connections));
+  add("tls", tls_certificate.empty() ? std::string{"off"} : tls_certificate);
   add("io_threads", std::to_string(io_threads));
   add("actor_threads", std::to_string(actor_threads));
   add("log_level", log_level);
@@ -256,6 +260,7 @@ command_line parse_command_line(int argc, char** argv) {
   double request_timeout = defaults::request_timeout;
   double retention = defaults::dead_worker_retention;
   double idle_timeout = defaults::idle_timeout;
+  double read_timeout = defaults::read_timeout;
   constexpr double year = 365.0 * 86400.0;
 
   app.set_config("--config", "",
@@ -359,12 +364,43 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("ORCHESTRATOR_IDLE_TIMEOUT")
     ->check(CLI::Number)
     ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--read-timeout", read_timeout,
+                 "Seconds a client has to send a whole request once it "
+                 "started, and to take a whole response; slower clients are "
+                 "closed")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_READ_TIMEOUT")
+    ->check(CLI::Number)
+    ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--max-body-bytes", s.max_body_bytes,
-                 "Largest request body in bytes; larger ones get 413")
+                 "Largest request body in bytes (catalogue imports); larger "
+                 "ones get 413")
     ->type_name("BYTES")
     ->envname("ORCHESTRATOR_MAX_BODY_BYTES")
     ->check(CLI::Number)
     ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
+  app.add_option("--max-worker-body-bytes", s.max_worker_body_bytes,
+                 "Largest body of every other request in bytes; larger ones "
+                 "get 413")
+    ->type_name("BYTES")
+    ->envname("ORCHESTRATOR_MAX_WORKER_BODY_BYTES")
+    ->check(CLI::Number)
+    ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
+  app.add_option("--max-connections", s.max_connections,
+                 "Open HTTP connections past this are answered 503 and closed")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_CONNECTIONS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--tls-cert", s.tls_certificate,
+                 "PEM certificate chain; with --tls-key the server speaks "
+                 "HTTPS only")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_TLS_CERT");
+  app.add_option("--tls-key", s.tls_key,
+                 "PEM private key of the --tls-cert certificate")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_TLS_KEY");
   app.add_option("--io-threads", s.io_threads, "Threads serving HTTP")
     ->type_name("COUNT")
     ->envname("ORCHESTRATOR_IO_THREADS")
@@ -669,12 +705,21 @@ command_line parse_command_line(int argc, char** argv) {
                       "TABLE or SCHEMA.TABLE";
     return result;
   }
+  if (s.tls_certificate.empty() != s.tls_key.empty()) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: --tls-cert and "
+                    "--tls-key go together; give both for HTTPS or neither "
+                    "for plain HTTP";
+    return result;
+  }
   s.heartbeat_timeout = to_duration(heartbeat_timeout);
   s.heartbeat_check_interval = to_duration(check_interval);
   s.rebalance_interval = to_duration(rebalance_interval);
   s.request_timeout = to_duration(request_timeout);
   s.dead_worker_retention = to_duration(retention);
   s.idle_timeout = to_duration(idle_timeout);
+  s.read_timeout = to_duration(read_timeout);
   s.metrics_interval = to_duration(metrics_interval);
   s.handoff_timeout = to_duration(handoff_timeout);
   s.suspect_after = suspect_after > 0 ? to_duration(suspect_after)

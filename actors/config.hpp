@@ -39,6 +39,13 @@ inline constexpr double dead_worker_retention = 86400;
 inline constexpr std::uint64_t max_body_bytes = 4 * 1024 * 1024;
 /// Connections idle for longer than this are closed, in seconds.
 inline constexpr double idle_timeout = 60;
+/// Time a client has to send a whole request, or take a whole response,
+/// in seconds.
+inline constexpr double read_timeout = 10;
+/// Largest body of a worker request (all but catalogue imports), in bytes.
+inline constexpr std::uint64_t max_worker_body_bytes = 256 * 1024;
+/// Open HTTP connections past this are refused.
+inline constexpr std::uint32_t max_connections = 10'000;
 /// Time a stream's owner has to let go of a revoked stream before it goes
 /// to its new owner anyway, in seconds.
 inline constexpr double handoff_timeout = 120;
@@ -77,7 +84,13 @@ struct settings {
   duration request_timeout{5'000};
   duration dead_worker_retention{86'400'000};
   duration idle_timeout{60'000};
+  duration read_timeout{10'000};
   std::uint64_t max_body_bytes = defaults::max_body_bytes;
+  std::uint64_t max_worker_body_bytes = defaults::max_worker_body_bytes;
+  std::uint32_t max_connections = defaults::max_connections;
+  /// PEM certificate chain and key for HTTPS; empty serves plain HTTP.
+  std::string tls_certificate;
+  std::string tls_key;
   std::size_t io_threads = 1;
   std::size_t actor_threads = 2;
   std::string log_level = "info";

@@ -246,6 +246,7 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config caf_config;
   caf_config.set("scheduler.max-threads", config.actor_threads);
+  caf_config.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system system{caf_config};
 
   auto modules = load_modules(config);
@@ -300,12 +301,30 @@ int main(int argc, char** argv) {
   http_limits limits;
   limits.max_body_bytes = config.max_body_bytes;
   limits.idle_timeout = config.idle_timeout;
+  limits.read_timeout = config.read_timeout;
+  limits.max_connections = config.max_connections;
+  // Only catalogue imports carry large bodies; a heartbeat is small.
+  limits.body_limit = [small = std::min(config.max_worker_body_bytes,
+                                        config.max_body_bytes),
+                       large = config.max_body_bytes](std::string_view method,
+                                                      std::string_view target) {
+    auto path = target.substr(0, target.find('?'));
+    return method == "POST" && path == "/streams" ? large : small;
+  };
   limits.response_timeout = config.request_timeout * 2;
   server = std::make_unique<http_server>(
     [handler_api](http_request request, responder respond) {
       handler_api->handle(std::move(request), std::move(respond));
     },
     limits);
+  if (!config.tls_certificate.empty()) {
+    if (auto loaded = server->use_tls({config.tls_certificate, config.tls_key});
+        !loaded) {
+      log->error("tls-unusable error=\"{}\"", describe(loaded.error()));
+      shutdown_actors();
+      return 1;
+    }
+  }
   auto port = server->listen(config.listen_host, config.listen_port);
   if (!port) {
     log->error("listen-failed error=\"{}\"", describe(port.error()));
@@ -316,7 +335,9 @@ int main(int argc, char** argv) {
   auto shown_host = config.listen_host.find(':') != std::string::npos
                       ? "[" + config.listen_host + "]"
                       : config.listen_host;
-  log->info("http-listening address={}:{}", shown_host, *port);
+  auto scheme = config.tls_certificate.empty() ? "http" : "https";
+  log->info("http-listening address={}:{} scheme={}", shown_host, *port,
+            scheme);
 
   // With PostgreSQL the server listens first, as a standby, so that probes
   // and workers get a reply naming the leader while it waits for the lock.
@@ -328,7 +349,8 @@ int main(int argc, char** argv) {
     pg.catalog_table = config.catalog_table;
     pg.advertise = !config.advertise_url.empty()
                      ? config.advertise_url
-                     : "http://" + shown_host + ":" + std::to_string(*port);
+                     : std::string{scheme} + "://" + shown_host + ":"
+                         + std::to_string(*port);
     pg.standby_poll = config.standby_poll;
     candidate = std::thread{[&, pg] {
       auto keep_waiting = [&stopping] { return !stopping.load(); };

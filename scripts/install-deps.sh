@@ -8,7 +8,7 @@ packages=(
   libcaf-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev libboost-test-dev libcli11-dev libsqlite3-dev libstatgrab-dev
   prometheus-cpp-dev prometheus
-  libpqxx-dev libpq-dev postgresql
+  libpqxx-dev libpq-dev postgresql libssl-dev openssl
   nginx gnuplot-nox jq
 )
 
