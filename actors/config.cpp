@@ -162,6 +162,9 @@ std::vector<std::string> settings::describe() const {
   add("max_body_bytes", std::to_string(max_body_bytes));
   add("max_worker_body_bytes", std::to_string(max_worker_body_bytes));
   add("max_connections", std::to_string(max_connections));
+  add("max_pending_requests", std::to_string(max_pending_requests));
+  add("max_workers", std::to_string(max_workers));
+  add("max_streams", std::to_string(max_streams));
   add("tls", tls_certificate.empty() ? std::string{"off"} : tls_certificate);
   add("io_threads", std::to_string(io_threads));
   add("actor_threads", std::to_string(actor_threads));
@@ -392,6 +395,27 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("ORCHESTRATOR_MAX_CONNECTIONS")
     ->check(CLI::Number)
     ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--max-pending-requests", s.max_pending_requests,
+                 "Requests waiting for the actors at once; past half of it "
+                 "listing and admin requests get 503, past three quarters "
+                 "other worker requests, heartbeats only past all of it")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_PENDING_REQUESTS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(4u, 1'000'000u));
+  app.add_option("--max-workers", s.max_workers,
+                 "Workers known at once, dead ones included until forgotten; "
+                 "new registrations past this get 503")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_WORKERS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(1u, 10'000'000u));
+  app.add_option("--max-streams", s.max_streams,
+                 "Streams the catalogue may hold; imports past this get 503")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_STREAMS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
   app.add_option("--tls-cert", s.tls_certificate,
                  "PEM certificate chain; with --tls-key the server speaks "
                  "HTTPS only")

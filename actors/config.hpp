@@ -88,6 +88,12 @@ struct settings {
   std::uint64_t max_body_bytes = defaults::max_body_bytes;
   std::uint64_t max_worker_body_bytes = defaults::max_worker_body_bytes;
   std::uint32_t max_connections = defaults::max_connections;
+  /// Requests waiting for the actors at once; see api_settings.
+  std::uint32_t max_pending_requests = 4096;
+  /// Workers known at once, dead ones included until forgotten.
+  std::uint32_t max_workers = 100'000;
+  /// Streams in the catalogue.
+  std::uint64_t max_streams = 10'000'000;
   /// PEM certificate chain and key for HTTPS; empty serves plain HTTP.
   std::string tls_certificate;
   std::string tls_key;

@@ -399,6 +399,8 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
   self->state.breaker = circuit_breaker{self->state.config.store_breaker};
+  self->state.state.set_limits(self->state.config.max_workers,
+                               self->state.config.max_streams);
   if (board) {
     self->state.state.attach_board(board.get());
     // A slot left open would answer from leases that nobody updates.
@@ -573,10 +575,12 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
         return not_ready();
       st.state.collect_beats();
       auto update = st.state.put_streams(rows);
+      if (!update)
+        return acknowledge(self, caf::expected<catalog_result>{update.error()});
       // New streams may be exactly what waiting capacity needs.
       st.state.place_waiting(now_instant());
       return acknowledge(self, caf::expected<catalog_result>{
-                                 catalog_result{update.created, update.updated}});
+                                 catalog_result{update->created, update->updated}});
     },
     [self](caf::delete_atom,
            std::int64_t stream_id) -> caf::result<std::string> {

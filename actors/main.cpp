@@ -297,6 +297,7 @@ int main(int argc, char** argv) {
   api_config.node = node;
   api_config.max_capacity = config.max_worker_capacity;
   api_config.board = board;
+  api_config.max_pending = config.max_pending_requests;
   auto handler_api = std::make_shared<api>(bridge, api_config);
   http_limits limits;
   limits.max_body_bytes = config.max_body_bytes;

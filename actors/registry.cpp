@@ -354,6 +354,13 @@ registry::register_worker(const registration& request, instant now) {
 
   auto i = workers_.find(request.server_id);
   worker_row row;
+  if (i == workers_.end() && workers_.size() >= max_workers_)
+    return make_error(errc::limit_reached,
+                      std::to_string(workers_.size())
+                        + " workers are registered and the limit is "
+                        + std::to_string(max_workers_)
+                        + "; dead workers are forgotten after "
+                          "--dead-worker-retention, or raise --max-workers");
   if (i == workers_.end()) {
     row.server_id = request.server_id;
     row.registered_at_ms = now.wall_ms;
@@ -820,7 +827,20 @@ caf::expected<worker_view> registry::set_draining(const std::string& server_id,
 
 // -- catalogue ----------------------------------------------------------------
 
-catalog_update registry::put_streams(const std::vector<stream_row>& rows) {
+caf::expected<catalog_update>
+registry::put_streams(const std::vector<stream_row>& rows) {
+  std::set<std::int64_t> added;
+  for (const auto& row : rows)
+    if (streams_.count(row.id) == 0)
+      added.insert(row.id);
+  if (streams_.size() + added.size() > max_streams_)
+    return make_error(errc::limit_reached,
+                      "the catalogue holds " + std::to_string(streams_.size())
+                        + " streams and may hold at most "
+                        + std::to_string(max_streams_) + "; these "
+                        + std::to_string(added.size())
+                        + " new streams do not fit; remove streams or raise "
+                          "--max-streams");
   catalog_update result;
   for (const auto& row : rows) {
     auto i = streams_.find(row.id);

@@ -6,6 +6,7 @@
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -141,7 +142,16 @@ public:
                                           bool draining, instant now);
 
   /// Adds streams to the catalogue or updates their url, name and metadata.
-  catalog_update put_streams(const std::vector<stream_row>& rows);
+  /// Fails, changing nothing, if the catalogue would exceed its limit.
+  caf::expected<catalog_update> put_streams(const std::vector<stream_row>& rows);
+
+  /// Caps the workers known at once (dead ones included until forgotten)
+  /// and the streams in the catalogue. Rows loaded from the store are kept
+  /// even past the caps.
+  void set_limits(std::size_t max_workers, std::size_t max_streams) {
+    max_workers_ = max_workers;
+    max_streams_ = max_streams;
+  }
 
   /// Removes a stream from the catalogue, taking it from its owner. Returns
   /// the former owner, empty if it had none.
@@ -288,6 +298,8 @@ private:
   instant now_;
   journal journal_;
   heartbeat_board* board_ = nullptr;
+  std::size_t max_workers_ = std::numeric_limits<std::size_t>::max();
+  std::size_t max_streams_ = std::numeric_limits<std::size_t>::max();
 };
 
 } // namespace orchestrator

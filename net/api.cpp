@@ -365,6 +365,8 @@ http_response error_response(const caf::error& err) {
       || is(err, errc::lock_held))
     return with_retry_after(detail_response(503, text),
                             static_cast<int>(retry_after_of(err, 5)));
+  if (is(err, errc::limit_reached))
+    return with_retry_after(detail_response(503, text), 30);
   if (is(err, errc::not_ready) || is(err, errc::unavailable))
     return with_retry_after(detail_response(503, text), 1);
   if (err == caf::sec::request_timeout
@@ -380,6 +382,7 @@ api::api(actor_bridge bridge, api_settings config)
   : bridge_(std::move(bridge)),
     config_(std::move(config)),
     outcomes_(std::make_shared<stream_outcomes>()),
+    pending_(std::make_shared<std::atomic<std::size_t>>(0)),
     started_ms_(now_instant().wall_ms) {
   add_worker_routes();
   add_listing_routes();
@@ -399,7 +402,51 @@ void api::handle(http_request request, responder respond) const {
   if (config_.node && !config_.node->leading()
       && answer_as_follower(request, respond))
     return;
+  if (!admit(request, respond))
+    return;
   router_.dispatch(std::move(request), std::move(respond));
+}
+
+bool api::admit(const http_request& request, responder& respond) const {
+  auto path = std::string_view{request.target}.substr(0, request.target.find('?'));
+  bool post = request.method == "POST";
+  // Probes and scrapes are cheap and must work when the server is busy.
+  if (path == "/health" || path == "/ready" || path == "/metrics")
+    return true;
+  std::size_t limit = config_.max_pending / 2;
+  const char* what = "listing and admin requests";
+  if (post && (path == "/heartbeat" || path == "/api/heartbeat")) {
+    limit = config_.max_pending;
+    what = "heartbeats";
+  } else if ((post
+              && (path == "/register" || path == "/streams/assign"
+                  || path == "/streams/release" || path == "/diagnostic"
+                  || path == "/api/workers/register"
+                  || path == "/api/streams/update"))
+             || path == "/api/streams/assign") {
+    limit = config_.max_pending * 3 / 4;
+    what = "worker requests";
+  }
+  auto busy = pending_->load(std::memory_order_relaxed);
+  if (busy >= limit) {
+    telemetry::global().request_shed(what);
+    respond(with_retry_after(
+      detail_response(503, std::string{"the orchestrator is overloaded ("}
+                             + std::to_string(busy) + " requests waiting); "
+                             + what + " are refused first; retry later"),
+      1));
+    return false;
+  }
+  pending_->fetch_add(1, std::memory_order_relaxed);
+  // Counted until every copy of the responder is gone: answered, or lost
+  // by a handler that never answers.
+  auto ticket = std::shared_ptr<void>(nullptr, [pending = pending_](void*) {
+    pending->fetch_sub(1, std::memory_order_relaxed);
+  });
+  respond = [inner = std::move(respond), ticket](http_response response) {
+    inner(std::move(response));
+  };
+  return true;
 }
 
 bool api::answer_as_follower(const http_request& request,

@@ -26,6 +26,10 @@ struct api_settings {
   /// Where heartbeats that change nothing are answered without the
   /// coordinator; null sends every heartbeat to the coordinator.
   std::shared_ptr<heartbeat_board> board;
+  /// Requests waiting for the actors at once. Past half of it, listing and
+  /// admin requests get 503; past three quarters, other worker requests
+  /// too; heartbeats only past all of it.
+  std::size_t max_pending = 4096;
 };
 
 /// The HTTP API of the orchestrator. It decodes and validates each request,
@@ -60,9 +64,14 @@ private:
     std::atomic<std::uint64_t> cancelled{0};
   };
 
+  /// Admits a request by its priority; returns false after answering 503.
+  bool admit(const http_request& request, responder& respond) const;
+
   actor_bridge bridge_;
   api_settings config_;
   std::shared_ptr<stream_outcomes> outcomes_;
+  /// Requests admitted and not yet answered.
+  std::shared_ptr<std::atomic<std::size_t>> pending_;
   std::int64_t started_ms_;
   router router_;
 };

@@ -68,3 +68,106 @@ BOOST_AUTO_TEST_CASE(missing_role_is_503) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Takes every request and never answers it, like a coordinator stuck on a
+/// long operation.
+caf::behavior silent_actor(caf::stateful_actor<std::vector<caf::response_promise>>* self) {
+  self->set_default_handler(
+    [](caf::scheduled_actor* ptr, caf::message_view&) -> caf::result<caf::message> {
+      auto* me = static_cast<caf::stateful_actor<std::vector<caf::response_promise>>*>(ptr);
+      me->state.push_back(me->make_response_promise());
+      return caf::delegated<caf::message>{};
+    });
+  return {[](caf::tick_atom) {}};
+}
+
+/// The API in front of a coordinator that never answers, with room for
+/// eight waiting requests.
+struct api_over_stuck_coordinator {
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor gateway;
+  caf::actor stuck;
+  std::unique_ptr<api> handler;
+
+  api_over_stuck_coordinator() {
+    config.set("scheduler.max-threads", 2);
+    system = std::make_unique<caf::actor_system>(config);
+    gateway = system->spawn(gateway_actor);
+    stuck = system->spawn(silent_actor);
+    caf::anon_send(gateway, caf::update_atom::value, role::coordinator, stuck);
+    api_settings settings;
+    settings.max_pending = 8;
+    handler = std::make_unique<api>(actor_bridge{gateway, 30s}, settings);
+  }
+
+  ~api_over_stuck_coordinator() {
+    handler.reset();
+    caf::anon_send_exit(stuck, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    stuck = caf::actor{};
+    gateway = caf::actor{};
+    system.reset();
+  }
+
+  std::shared_future<http_response> send(const std::string& method,
+                                         const std::string& target,
+                                         const std::string& body = "") {
+    auto outcome = std::make_shared<std::promise<http_response>>();
+    std::shared_future<http_response> future = outcome->get_future();
+    handler->handle(http_request{method, target, body},
+                    [outcome](http_response response) {
+                      outcome->set_value(std::move(response));
+                    });
+    return future;
+  }
+
+  static bool waiting(const std::shared_future<http_response>& f) {
+    return f.wait_for(50ms) == std::future_status::timeout;
+  }
+
+  static bool shed(const std::shared_future<http_response>& f) {
+    if (f.wait_for(1s) != std::future_status::ready)
+      return false;
+    const auto& response = f.get();
+    return response.status == 503
+           && response.body.find("overloaded") != std::string::npos
+           && !response.headers.empty()
+           && response.headers[0].first == "Retry-After";
+  }
+};
+
+const std::string beat = R"({"server_id":"w1","current_streams":0})";
+const std::string ask = R"({"server_id":"w1","requested_count":1})";
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(api_overload, api_over_stuck_coordinator)
+
+BOOST_AUTO_TEST_CASE(listings_are_shed_first_and_heartbeats_last) {
+  std::vector<std::shared_future<http_response>> kept;
+  // Half of the eight places take listing and admin requests.
+  for (int k = 0; k < 4; ++k)
+    kept.push_back(send("GET", "/instances"));
+  for (const auto& f : kept)
+    BOOST_CHECK(waiting(f));
+  BOOST_CHECK(shed(send("GET", "/status")));
+  BOOST_CHECK(shed(send("POST", "/rebalance/basic")));
+  // Worker requests go on up to three quarters.
+  kept.push_back(send("POST", "/streams/assign", ask));
+  kept.push_back(send("POST", "/streams/assign", ask));
+  BOOST_CHECK(waiting(kept.back()));
+  BOOST_CHECK(shed(send("POST", "/streams/assign", ask)));
+  // Heartbeats go on up to all of them.
+  kept.push_back(send("POST", "/heartbeat", beat));
+  kept.push_back(send("POST", "/heartbeat", beat));
+  BOOST_CHECK(waiting(kept.back()));
+  BOOST_CHECK(shed(send("POST", "/heartbeat", beat)));
+  // Probes are never shed.
+  auto health = send("GET", "/health");
+  BOOST_CHECK(!shed(health));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
