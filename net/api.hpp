@@ -22,6 +22,10 @@ struct api_settings {
   std::shared_ptr<const node_state> node;
   /// Largest capacity a worker may claim; larger claims are capped.
   std::uint32_t max_capacity = 100000;
+  /// Bearer tokens; with none, every request passes.
+  auth_tokens tokens;
+  /// Serve GET /metrics without a token, for scrapers that send none.
+  bool metrics_public = false;
 };
 
 /// The HTTP API of the orchestrator. It decodes and validates each request,
@@ -44,6 +48,8 @@ private:
   void add_metrics_routes();
   void add_resilience_routes();
   void add_generation_two_routes();
+  /// Sets the token each route needs and checks it before any handler.
+  void protect_routes();
   /// Responds for a server that does not lead. Returns false when the
   /// request goes on to the routes.
   bool answer_as_follower(const http_request& request,
