@@ -12,10 +12,13 @@ namespace orchestrator::testing {
 /// loopback port with its log in a file.
 class server_process {
 public:
-  /// Starts the server with `args` (plus --listen 127.0.0.1:0) and waits
-  /// until it logs its listening port. Throws std::runtime_error if it exits
-  /// or stays silent for ten seconds.
-  server_process(std::vector<std::string> args, std::string log_path);
+  /// Starts the server with `args` (plus --listen 127.0.0.1:0 unless `args`
+  /// has a --listen) and waits until it logs its listening port. Each of
+  /// `environment` ("NAME=value") is set in the server's environment, for
+  /// example its tokens. Throws std::runtime_error if it exits or stays
+  /// silent for ten seconds.
+  server_process(std::vector<std::string> args, std::string log_path,
+                 std::vector<std::string> environment = {});
   ~server_process();
 
   server_process(const server_process&) = delete;
