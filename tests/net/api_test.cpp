@@ -67,4 +67,19 @@ BOOST_AUTO_TEST_CASE(missing_role_is_503) {
   BOOST_TEST(response.headers[0].first == "Retry-After");
 }
 
+BOOST_AUTO_TEST_CASE(every_listed_route_is_protected) {
+  // The constructor throws if its table names a route that does not exist.
+  api_settings settings;
+  settings.tokens = auth_tokens{"worker-secret", "admin-secret"};
+  api secured{actor_bridge{gateway, 500ms}, settings};
+  auto outcome = std::make_shared<std::promise<http_response>>();
+  auto future = outcome->get_future();
+  secured.handle(http_request{"POST", "/rebalance/basic", "", "Bearer worker-secret"},
+                 [outcome](http_response response) {
+                   outcome->set_value(std::move(response));
+                 });
+  BOOST_REQUIRE(future.wait_for(5s) == std::future_status::ready);
+  BOOST_TEST(future.get().status == 403u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
