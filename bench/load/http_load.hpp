@@ -36,6 +36,8 @@ struct request_spec {
   std::uint8_t kind = 0;
   /// Free for the workload, for example the worker index.
   std::uint64_t tag = 0;
+  /// Sent with load_options::admin_authorization, for admin endpoints.
+  bool admin = false;
 };
 
 /// The source of a scenario's requests. A client thread owns its workload,
@@ -81,6 +83,8 @@ struct load_options {
   /// Value of the Authorization header sent with every request, such as
   /// "Bearer TOKEN"; empty sends none.
   std::string authorization;
+  /// Authorization header value of requests marked admin.
+  std::string admin_authorization;
   /// Names of the request kinds, indexed by request_spec::kind.
   std::vector<std::string> kind_names = {"request"};
 };

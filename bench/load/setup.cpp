@@ -88,6 +88,7 @@ load_options base_load_options(const bench_options& options, const target& t) {
   lo.host = t.host;
   lo.port = t.port;
   lo.authorization = t.load_authorization;
+  lo.admin_authorization = t.setup_authorization;
   lo.connections = options.connections;
   lo.threads = options.client_threads;
   lo.warmup_s = options.warmup_s;
