@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -87,6 +88,21 @@ int server_process::stop(int signal) {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return status;
+}
+
+std::pair<int, std::string> run_to_exit(const std::string& args,
+                                        const std::string& environment) {
+  auto command = (environment.empty() ? "" : "env " + environment + " ")
+                 + orchestrator_binary() + " " + args + " 2>&1";
+  auto* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr)
+    throw std::runtime_error("cannot run " + command);
+  std::string output;
+  char buffer[512];
+  while (auto n = std::fread(buffer, 1, sizeof(buffer), pipe))
+    output.append(buffer, n);
+  auto status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 std::string server_process::log() const {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orchestrator::testing {
@@ -43,5 +44,11 @@ private:
 
 /// Returns the path of the orchestrator binary under test.
 std::string orchestrator_binary();
+
+/// Runs the orchestrator binary with `args` to completion and returns its
+/// exit code (-1 if a signal ended it) and its output. `environment`, when
+/// not empty, goes to env(1) first, such as "-u NAME" or "NAME=value".
+std::pair<int, std::string> run_to_exit(const std::string& args,
+                                        const std::string& environment = "");
 
 } // namespace orchestrator::testing
