@@ -108,6 +108,7 @@ caf::expected<std::string> read_token_file(const std::string& path) {
     return make_error(errc::invalid_request,
                       "cannot read the token file " + path + ": "
                         + std::strerror(errno));
+
   std::string token;
   char buffer[512];
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
@@ -121,6 +122,7 @@ caf::expected<std::string> read_token_file(const std::string& path) {
   if (in.bad())
     return make_error(errc::invalid_request,
                       "cannot read the token file " + path);
+
   if (!token.empty() && token.back() == '\n')
     token.pop_back();
   if (!token.empty() && token.back() == '\r')
@@ -129,6 +131,7 @@ caf::expected<std::string> read_token_file(const std::string& path) {
     return make_error(errc::invalid_request,
                       "the token file " + path + " is empty; write the token "
                         "into it");
+
   for (unsigned char c : token)
     if (c <= 0x20 || c == 0x7f)
       return make_error(errc::invalid_request,
@@ -852,7 +855,7 @@ command_line parse_command_line(int argc, char** argv) {
   result.exit_now = true;
   result.exit_code = 2;
   result.output
-    = "orchestrator: refusing to listen on " + s.listen_host
+    = "orchestrator: cannot listen on " + s.listen_host
       + " without authentication, because anyone who reaches that address "
         "could register workers and take streams. Set ORCHESTRATOR_API_KEY "
         "and ORCHESTRATOR_ADMIN_KEY (or --api-key-file and --admin-key-file), "

@@ -89,8 +89,8 @@ struct settings {
   /// Bearer token of operator actions (ORCHESTRATOR_ADMIN_KEY or
   /// --admin-key-file); empty when not configured. A secret: never logged.
   std::string admin_key;
-  /// Where each token came from, for the log: "ORCHESTRATOR_API_KEY",
-  /// "file PATH" or "" when not configured.
+  /// Source of each token, for the log: "ORCHESTRATOR_API_KEY", "file PATH"
+  /// or "" when not configured.
   std::string api_key_source;
   std::string admin_key_source;
   /// Listen on a non-loopback address without any token.

@@ -423,8 +423,8 @@ void api::protect_routes() {
     if (!router_.set_access(entry.method, entry.pattern, entry.level))
       throw std::logic_error(std::string{"no route "} + entry.method + " "
                              + entry.pattern + " to protect");
-  // Authentication comes first, so that a standby tells only clients with
-  // a token where the leader is.
+  // Authentication comes first, so that a standby gives the leader's
+  // address only to clients with a token.
   router_.set_guard([this](const http_request& request, access_level needed,
                            const responder& respond) {
     if (auto refusal = check_access(config_.tokens, needed,

@@ -8,8 +8,8 @@ namespace orchestrator {
 
 namespace {
 
-/// The challenge of RFC 6750: the scheme, our realm and, after a failed
-/// attempt, the error code.
+/// Builds the WWW-Authenticate value of RFC 6750: the scheme, our realm
+/// and, after a failed attempt, the error code.
 std::string challenge(const char* error) {
   std::string value = "Bearer realm=\"orchestrator\"";
   if (error != nullptr)

@@ -46,7 +46,7 @@ std::optional<std::string_view> bearer_token(std::string_view authorization);
 
 /// Checks a request's Authorization header against the tokens. Returns
 /// nothing when the request may go on, else the 401 or 403 response, with
-/// a detail that says what is wrong and never contains a token.
+/// a detail that states what is wrong and never contains a token.
 std::optional<http_response> check_access(const auth_tokens& tokens,
                                           access_level needed,
                                           std::string_view authorization);

@@ -312,7 +312,7 @@ decoded<json> parse_json(std::string_view text) {
       --depth;
     }
   }
-  // Which of two values under one key wins differs between parsers, so a
+  // Parsers differ in which of two values under one key they keep, so a
   // repeated key is an error instead of a silent choice.
   std::vector<std::set<std::string>> open_objects;
   std::optional<std::string> repeated;

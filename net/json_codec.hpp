@@ -44,8 +44,8 @@ json validation_body(const std::vector<field_error>& errors);
 /// them recurses once per level and could exhaust the stack.
 inline constexpr int max_json_depth = 64;
 
-/// The error type of a body with a key repeated within one object; the API
-/// answers it with 400 instead of 422.
+/// The error type of a body with a key repeated within one object. The API
+/// responds to it with 400 instead of 422.
 inline constexpr const char* duplicate_key_error = "value_error.jsondecode.duplicate_key";
 
 /// Parses `text` as JSON of at most max_json_depth levels, in which no
