@@ -56,6 +56,10 @@ decoded<json> parse_json(std::string_view text);
 /// nesting or a non-object.
 decoded<json> parse_object(std::string_view text);
 
+/// Returns true if `text` is well-formed UTF-8: no overlong forms, no
+/// surrogates and nothing above U+10FFFF.
+bool valid_utf8(std::string_view text);
+
 /// Parses a stream id written as decimal digits: 1 to 2^63-1, without a
 /// sign, spaces or leading zeros.
 std::optional<std::int64_t> parse_stream_id(std::string_view text);

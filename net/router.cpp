@@ -1,5 +1,7 @@
 #include "net/router.hpp"
 
+#include "net/json_codec.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -32,49 +34,6 @@ bool printable_utf8(std::string_view text) {
 }
 
 } // namespace
-
-bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    auto lead = static_cast<unsigned char>(text[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // The lead byte gives the length and the smallest code point that
-    // needs it; anything smaller is an overlong form.
-    std::size_t length = 0;
-    std::uint32_t code = 0;
-    std::uint32_t min = 0;
-    if (lead >= 0xc2 && lead <= 0xdf) {
-      length = 2;
-      code = lead & 0x1fu;
-      min = 0x80;
-    } else if (lead >= 0xe0 && lead <= 0xef) {
-      length = 3;
-      code = lead & 0x0fu;
-      min = 0x800;
-    } else if (lead >= 0xf0 && lead <= 0xf4) {
-      length = 4;
-      code = lead & 0x07u;
-      min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + length > text.size())
-      return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80)
-        return false;
-      code = (code << 6) | (next & 0x3fu);
-    }
-    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
-      return false;
-    i += length;
-  }
-  return true;
-}
 
 std::optional<std::string> routed_request::query_value(const std::string& key) const {
   auto i = query.find(key);

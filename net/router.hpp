@@ -85,10 +85,6 @@ private:
 /// Returns nothing if a percent escape is malformed.
 std::optional<std::vector<std::string>> split_path(std::string_view path);
 
-/// Returns true if `text` is well-formed UTF-8: no overlong forms, no
-/// surrogates and nothing above U+10FFFF.
-bool valid_utf8(std::string_view text);
-
 /// Decodes a query string into `query`. Returns the reason it is rejected:
 /// a malformed escape, text that is not printable UTF-8, or a repeated
 /// parameter.
