@@ -245,6 +245,13 @@ BOOST_AUTO_TEST_CASE(no_token_means_loopback_only) {
   BOOST_TEST(refused.first == 2);
   BOOST_TEST(contains(refused.second, "cannot listen on 0.0.0.0"));
   BOOST_TEST(contains(refused.second, "--allow-unauthenticated"));
+  // A server on PostgreSQL, which may become a standby, is held to the same
+  // rule before it connects to the database.
+  auto standby = run_to_exit("--store postgresql://orchestrator@127.0.0.1:1/none"
+                               " --listen 0.0.0.0:0",
+                             "-u ORCHESTRATOR_API_KEY -u ORCHESTRATOR_ADMIN_KEY");
+  BOOST_TEST(standby.first == 2);
+  BOOST_TEST(contains(standby.second, "cannot listen on 0.0.0.0"));
 
   server_process local{{"--data-dir", dir.file("data")}, dir.file("local.log")};
   BOOST_TEST(contains(local.log(), "auth-disabled reason=no-token"));
