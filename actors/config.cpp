@@ -5,9 +5,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace orchestrator {
@@ -80,6 +86,59 @@ std::string settings::database_path() const {
 
 bool settings::uses_postgres() const {
   return !store.empty() && store.rfind("sqlite:", 0) != 0;
+}
+
+bool settings::listens_on_loopback() const {
+  in_addr v4{};
+  if (::inet_pton(AF_INET, listen_host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, listen_host.c_str(), &v6) != 1)
+    return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6))
+    return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
+caf::expected<std::string> read_token_file(const std::string& path) {
+  // A token is short; a large file is a wrong path, such as a log.
+  constexpr std::size_t max_token_bytes = 4096;
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(errc::invalid_request,
+                      "cannot read the token file " + path + ": "
+                        + std::strerror(errno));
+
+  std::string token;
+  char buffer[512];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    token.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (token.size() > max_token_bytes + 2)
+      return make_error(errc::invalid_request,
+                        "the token file " + path + " is larger than "
+                          + std::to_string(max_token_bytes)
+                          + " bytes; it should hold one token");
+  }
+  if (in.bad())
+    return make_error(errc::invalid_request,
+                      "cannot read the token file " + path);
+
+  if (!token.empty() && token.back() == '\n')
+    token.pop_back();
+  if (!token.empty() && token.back() == '\r')
+    token.pop_back();
+  if (token.empty())
+    return make_error(errc::invalid_request,
+                      "the token file " + path + " is empty; write the token "
+                        "into it");
+
+  for (unsigned char c : token)
+    if (c <= 0x20 || c == 0x7f)
+      return make_error(errc::invalid_request,
+                        "the token in " + path + " contains whitespace or "
+                          "control characters (or more than one trailing "
+                          "newline); a bearer token is one word");
+  return token;
 }
 
 std::string settings::store_description() const {
@@ -169,6 +228,12 @@ std::vector<std::string> settings::describe() const {
   add("io_threads", std::to_string(io_threads));
   add("actor_threads", std::to_string(actor_threads));
   add("log_level", log_level);
+  add("api_key", api_key_source.empty() ? std::string{"(none)"}
+                                        : "(from " + api_key_source + ")");
+  add("admin_key", admin_key_source.empty() ? std::string{"(none)"}
+                                            : "(from " + admin_key_source + ")");
+  add("allow_unauthenticated", allow_unauthenticated ? "true" : "false");
+  add("metrics_public", metrics_public ? "true" : "false");
   add("modules_dir", modules_dir.empty() ? std::string{"(next to the binary)"}
                                          : modules_dir);
   auto join = [](const std::vector<std::string>& names, const char* none) {
@@ -241,6 +306,64 @@ parse_listen_address(const std::string& text) {
     return invalid("the port must be a number from 0 to 65535");
   return std::make_pair(host, static_cast<std::uint16_t>(std::stoul(port_text)));
 }
+
+namespace {
+
+/// Fills one token from its file or its environment variable. Returns the
+/// problem, if any; it never contains the token.
+std::optional<std::string> load_token(const char* variable,
+                                      const char* file_option,
+                                      const std::string& file,
+                                      std::string& token,
+                                      std::string& source) {
+  const char* from_environment = std::getenv(variable);
+  // An empty variable next to a file is what templates often leave behind,
+  // so only a variable with a value conflicts with the file.
+  if (from_environment != nullptr && *from_environment != '\0'
+      && !file.empty())
+    return std::string{variable} + " and " + file_option
+           + " are both set; keep one of them";
+  if (!file.empty()) {
+    auto read = read_token_file(file);
+    if (!read)
+      return std::string{file_option} + ": " + describe(read.error());
+    token = std::move(*read);
+    source = "file " + file;
+    return std::nullopt;
+  }
+  if (from_environment == nullptr)
+    return std::nullopt;
+  token = from_environment;
+  if (token.empty())
+    return std::string{variable} + " is set but empty; set it to a token, or "
+           "unset it";
+  for (unsigned char c : token)
+    if (c <= 0x20 || c == 0x7f)
+      return std::string{variable} + " contains whitespace or control "
+             "characters; a bearer token is one word";
+  source = variable;
+  return std::nullopt;
+}
+
+/// Reads both tokens and checks that they differ.
+std::optional<std::string> load_tokens(settings& s,
+                                       const std::string& api_key_file,
+                                       const std::string& admin_key_file) {
+  if (auto problem = load_token("ORCHESTRATOR_API_KEY", "--api-key-file",
+                                api_key_file, s.api_key, s.api_key_source))
+    return problem;
+  if (auto problem = load_token("ORCHESTRATOR_ADMIN_KEY", "--admin-key-file",
+                                admin_key_file, s.admin_key,
+                                s.admin_key_source))
+    return problem;
+  if (!s.api_key.empty() && s.api_key == s.admin_key)
+    return std::string{"the worker and admin tokens are the same, which "
+                       "would give every worker the operator's rights; "
+                       "choose two different tokens"};
+  return std::nullopt;
+}
+
+} // namespace
 
 command_line parse_command_line(int argc, char** argv) {
   command_line result;
@@ -633,6 +756,26 @@ command_line parse_command_line(int argc, char** argv) {
     ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_RETRY_DELAY_MAX")
     ->check(CLI::Range(0.0, 600.0));
+  std::string api_key_file;
+  std::string admin_key_file;
+  app.add_option("--api-key-file", api_key_file,
+                 "File holding the worker token, used instead of "
+                 "ORCHESTRATOR_API_KEY; one trailing newline is ignored")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_API_KEY_FILE");
+  app.add_option("--admin-key-file", admin_key_file,
+                 "File holding the admin token, used instead of "
+                 "ORCHESTRATOR_ADMIN_KEY; one trailing newline is ignored")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_ADMIN_KEY_FILE");
+  app.add_flag("--allow-unauthenticated", s.allow_unauthenticated,
+               "Listen on a non-loopback address although no token is set; "
+               "only behind a proxy that authenticates")
+    ->envname("ORCHESTRATOR_ALLOW_UNAUTHENTICATED");
+  app.add_flag("--metrics-public", s.metrics_public,
+               "Serve GET /metrics without a token, for scrapers that send "
+               "none")
+    ->envname("ORCHESTRATOR_METRICS_PUBLIC");
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
     ->type_name("LEVEL")
@@ -769,6 +912,24 @@ command_line parse_command_line(int argc, char** argv) {
                  names->end());
   if (auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0)
     s.config_file = config->as<std::string>();
+  if (auto problem = load_tokens(s, api_key_file, admin_key_file)) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: " + *problem;
+    return result;
+  }
+  if (!s.api_key.empty() || !s.admin_key.empty() || s.listens_on_loopback()
+      || s.allow_unauthenticated)
+    return result;
+  result.exit_now = true;
+  result.exit_code = 2;
+  result.output
+    = "orchestrator: cannot listen on " + s.listen_host
+      + " without authentication, because anyone who reaches that address "
+        "could register workers and take streams. Set ORCHESTRATOR_API_KEY "
+        "and ORCHESTRATOR_ADMIN_KEY (or --api-key-file and --admin-key-file), "
+        "listen on a loopback address such as 127.0.0.1, or pass "
+        "--allow-unauthenticated when a proxy in front authenticates.";
   return result;
 }
 

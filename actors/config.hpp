@@ -100,6 +100,26 @@ struct settings {
   std::size_t io_threads = 1;
   std::size_t actor_threads = 2;
   std::string log_level = "info";
+
+  // -- authentication ---------------------------------------------------------
+  /// Bearer token of workers and listings (ORCHESTRATOR_API_KEY or
+  /// --api-key-file); empty when not configured. A secret: never logged.
+  std::string api_key;
+  /// Bearer token of operator actions (ORCHESTRATOR_ADMIN_KEY or
+  /// --admin-key-file); empty when not configured. A secret: never logged.
+  std::string admin_key;
+  /// Source of each token, for the log: "ORCHESTRATOR_API_KEY", "file PATH"
+  /// or "" when not configured.
+  std::string api_key_source;
+  std::string admin_key_source;
+  /// Listen on a non-loopback address without any token.
+  bool allow_unauthenticated = false;
+  /// Serve GET /metrics without a token.
+  bool metrics_public = false;
+
+  /// True when the listen address is a loopback address (127.0.0.0/8, ::1
+  /// or ::ffff:127.0.0.0/104).
+  bool listens_on_loopback() const;
   /// Folder of the optional modules; empty means "modules" next to the
   /// server binary.
   std::string modules_dir;
@@ -171,6 +191,11 @@ command_line parse_command_line(int argc, char** argv);
 /// Reads "name=value" pairs separated by commas into `weights`, keeping the
 /// weights it does not name.
 caf::error parse_score_weights(const std::string& text, score_weights& weights);
+
+/// Reads a bearer token from `path`: the whole file without one trailing
+/// newline. Fails for an unreadable or empty file, or a token containing
+/// whitespace or control characters. The error never contains the token.
+caf::expected<std::string> read_token_file(const std::string& path);
 
 /// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into its parts.
 caf::expected<std::pair<std::string, std::uint16_t>>

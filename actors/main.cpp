@@ -143,6 +143,40 @@ caf::expected<unique_fd> lock_database(const std::string& path) {
   return guard;
 }
 
+/// Logs who may use the API: the configured tokens (never their values) or
+/// the loopback-only rule that applies without any.
+void log_access(const settings& config) {
+  auto log = logger("main");
+  if (config.api_key.empty() && config.admin_key.empty()) {
+    if (config.listens_on_loopback())
+      log->info("auth-disabled reason=no-token listen={} scope=loopback-only; "
+                "set ORCHESTRATOR_API_KEY and ORCHESTRATOR_ADMIN_KEY to serve "
+                "other hosts",
+                config.listen_host);
+    else
+      log->warn("auth-disabled reason=allow-unauthenticated listen={}; every "
+                "client that reaches this address may use every endpoint",
+                config.listen_host);
+    return;
+  }
+  log->info("auth-enabled worker_token={} admin_token={} metrics={}",
+            config.api_key.empty() ? "none" : "set",
+            config.admin_key.empty() ? "none" : "set",
+            config.metrics_public ? "public" : "token");
+  if (config.admin_key.empty())
+    log->warn("admin-endpoints-disabled reason=no-admin-token; set "
+              "ORCHESTRATOR_ADMIN_KEY or --admin-key-file to use them");
+  // A short token can be guessed; 16 characters is far below what a
+  // random generator gives, so this only catches placeholders.
+  constexpr std::size_t short_token = 16;
+  if (!config.api_key.empty() && config.api_key.size() < short_token)
+    log->warn("auth-token-short token=worker; use at least 32 random "
+              "characters");
+  if (!config.admin_key.empty() && config.admin_key.size() < short_token)
+    log->warn("auth-token-short token=admin; use at least 32 random "
+              "characters");
+}
+
 int wait_for_signal() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -175,6 +209,7 @@ int main(int argc, char** argv) {
   log->info("orchestrator-starting version=0.1.0 pid={}", ::getpid());
   for (const auto& line : config.describe())
     log->info("setting {}", line);
+  log_access(config);
 
   std::error_code fs_error;
   std::filesystem::create_directories(config.data_dir, fs_error);
@@ -298,6 +333,8 @@ int main(int argc, char** argv) {
   api_config.max_capacity = config.max_worker_capacity;
   api_config.board = board;
   api_config.max_pending = config.max_pending_requests;
+  api_config.tokens = auth_tokens{config.api_key, config.admin_key};
+  api_config.metrics_public = config.metrics_public;
   auto handler_api = std::make_shared<api>(bridge, api_config);
   http_limits limits;
   limits.max_body_bytes = config.max_body_bytes;

@@ -8,8 +8,10 @@
 #include <caf/sec.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 namespace orchestrator {
 
@@ -66,14 +68,23 @@ std::function<void(caf::expected<Reply>)> reply_with(responder respond,
   };
 }
 
+/// Returns the response to a body that does not parse: 400 naming the key
+/// for a key repeated in one object, else 422 with every error.
+http_response unparsable_body(const std::vector<field_error>& errors) {
+  for (const auto& e : errors)
+    if (e.type == duplicate_key_error)
+      return detail_response(400, e.msg);
+  return json_response(422, validation_body(errors));
+}
+
 /// Parses the body as a JSON object and decodes it with `decode`; on failure
-/// responds 422 and returns nothing.
+/// responds 400 or 422 and returns nothing.
 template <class Decode>
 auto decode_body(const routed_request& request, const responder& respond,
                  Decode decode) -> decltype(decode(json{}).value) {
   auto body = parse_object(request.raw.body);
   if (!body) {
-    respond(json_response(422, validation_body(body.errors)));
+    respond(unparsable_body(body.errors));
     return std::nullopt;
   }
   auto result = decode(*body.value);
@@ -103,15 +114,14 @@ std::optional<double> query_number(const routed_request& request,
   auto text = request.query_value(key);
   if (!text)
     return fallback;
+  // from_chars takes no spaces, sign '+' or hexadecimal, unlike stod.
   std::optional<double> value;
-  try {
-    std::size_t used = 0;
-    auto parsed = std::stod(*text, &used);
-    if (used == text->size() && std::isfinite(parsed))
-      value = parsed;
-  } catch (const std::exception&) {
-    // Not a number: reported below.
-  }
+  double parsed = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(),
+                                      parsed);
+  if (error == std::errc{} && end == text->data() + text->size()
+      && std::isfinite(parsed))
+    value = parsed;
   if (!value) {
     respond(json_response(
       422, validation_body({field_error{{"query", key},
@@ -141,14 +151,10 @@ std::optional<std::int64_t> query_integer(const routed_request& request,
                                           const responder& respond) {
   auto text = request.query_value(key);
   if (text) {
-    std::size_t used = 0;
-    bool integral = false;
-    try {
-      std::stoll(*text, &used);
-      integral = used == text->size();
-    } catch (const std::exception&) {
-      // Not an integer: reported below.
-    }
+    std::int64_t parsed = 0;
+    auto [end, error] = std::from_chars(
+      text->data(), text->data() + text->size(), parsed);
+    bool integral = error == std::errc{} && end == text->data() + text->size();
     if (!integral) {
       respond(json_response(
         422, validation_body({field_error{{"query", key},
@@ -174,6 +180,18 @@ bool check_server_id(const std::string& id, const responder& respond) {
                                       "must be 1 to 128 printable ASCII "
                                       "characters without spaces or '/'",
                                       "value_error.server_id"}})));
+  return false;
+}
+
+/// Validates the free-text reason of an emergency: 1 to 128 characters,
+/// which the router has already checked for UTF-8 and control characters.
+bool check_reason(const std::string& reason, const responder& respond) {
+  if (!reason.empty() && reason.size() <= 128)
+    return true;
+  respond(json_response(
+    422, validation_body({field_error{{"query", "reason"},
+                                      "must be 1 to 128 characters",
+                                      "value_error.any_str.length"}})));
   return false;
 }
 
@@ -392,6 +410,7 @@ api::api(actor_bridge bridge, api_settings config)
   add_metrics_routes();
   add_resilience_routes();
   add_generation_two_routes();
+  protect_routes();
   router_.set_observer([](const std::string& method, const std::string& route,
                           unsigned status, double seconds) {
     telemetry::global().request_served(method, route, status, seconds);
@@ -399,9 +418,6 @@ api::api(actor_bridge bridge, api_settings config)
 }
 
 void api::handle(http_request request, responder respond) const {
-  if (config_.node && !config_.node->leading()
-      && answer_as_follower(request, respond))
-    return;
   if (!admit(request, respond))
     return;
   router_.dispatch(std::move(request), std::move(respond));
@@ -447,6 +463,50 @@ bool api::admit(const http_request& request, responder& respond) const {
     inner(std::move(response));
   };
   return true;
+}
+
+void api::protect_routes() {
+  struct route_access {
+    const char* method;
+    const char* pattern;
+    access_level level;
+  };
+  // Every other route needs the worker token.
+  const route_access table[] = {
+    {"GET", "/health", access_level::open},
+    {"GET", "/ready", access_level::open},
+    {"GET", "/metrics",
+     config_.metrics_public ? access_level::open : access_level::worker},
+    {"POST", "/rebalance/basic", access_level::admin},
+    {"POST", "/rebalance/smart", access_level::admin},
+    {"POST", "/instances/{}/drain", access_level::admin},
+    {"DELETE", "/instances/{}/drain", access_level::admin},
+    {"POST", "/instances/{}/failure", access_level::admin},
+    {"DELETE", "/instances/{}", access_level::admin},
+    {"POST", "/resilience/recovery/{}", access_level::admin},
+    {"POST", "/resilience/emergency/{}", access_level::admin},
+    {"DELETE", "/resilience/freeze", access_level::admin},
+    {"POST", "/modules/{}/reload", access_level::admin},
+    {"POST", "/modules/{}/disable", access_level::admin},
+    {"POST", "/streams", access_level::admin},
+    {"DELETE", "/streams/{}", access_level::admin},
+  };
+  for (const auto& entry : table)
+    if (!router_.set_access(entry.method, entry.pattern, entry.level))
+      throw std::logic_error(std::string{"no route "} + entry.method + " "
+                             + entry.pattern + " to protect");
+  // Authentication comes first, so that a standby gives the leader's
+  // address only to clients with a token.
+  router_.set_guard([this](const http_request& request, access_level needed,
+                           const responder& respond) {
+    if (auto refusal = check_access(config_.tokens, needed,
+                                    request.authorization)) {
+      respond(std::move(*refusal));
+      return true;
+    }
+    return config_.node && !config_.node->leading()
+           && answer_as_follower(request, respond);
+  });
 }
 
 bool api::answer_as_follower(const http_request& request,
@@ -1169,6 +1229,8 @@ void api::add_resilience_routes() {
     if (!check_server_id(id, respond))
       return;
     auto reason = request.query_value("reason").value_or("operator");
+    if (!check_reason(reason, respond))
+      return;
     bridge_.ask<failure_report>(
       role::coordinator,
       [respond, id, reason](caf::expected<failure_report> report) {
@@ -1493,7 +1555,7 @@ void api::add_catalog_routes() {
   router_.add("POST", "/streams", [this](routed_request request, responder respond) {
     auto body = parse_json(request.raw.body);
     if (!body) {
-      respond(json_response(422, validation_body(body.errors)));
+      respond(unparsable_body(body.errors));
       return;
     }
     auto rows = decode_streams(*body.value, config_.max_streams_per_request);
@@ -1540,23 +1602,15 @@ void api::add_catalog_routes() {
   });
 
   router_.add("DELETE", "/streams/{}", [this](routed_request request, responder respond) {
-    const auto& text = request.params[0];
-    std::int64_t stream_id = 0;
-    bool valid = false;
-    try {
-      std::size_t used = 0;
-      stream_id = std::stoll(text, &used);
-      valid = used == text.size() && stream_id > 0;
-    } catch (const std::exception&) {
-      valid = false;
-    }
-    if (!valid) {
+    auto parsed = parse_stream_id(request.params[0]);
+    if (!parsed) {
       respond(json_response(
         422, validation_body({field_error{{"path", "stream_id"},
                                           "value is not a valid positive integer",
                                           "type_error.integer"}})));
       return;
     }
+    auto stream_id = *parsed;
     bridge_.ask<std::string>(
       role::coordinator,
       reply_with<std::string>(respond, [stream_id](std::string& owner) {

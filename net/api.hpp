@@ -30,6 +30,10 @@ struct api_settings {
   /// admin requests get 503; past three quarters, other worker requests
   /// too; heartbeats only past all of it.
   std::size_t max_pending = 4096;
+  /// Bearer tokens; with none, every request passes.
+  auth_tokens tokens;
+  /// Serve GET /metrics without a token, for scrapers that send none.
+  bool metrics_public = false;
 };
 
 /// The HTTP API of the orchestrator. It decodes and validates each request,
@@ -52,6 +56,8 @@ private:
   void add_metrics_routes();
   void add_resilience_routes();
   void add_generation_two_routes();
+  /// Sets the token each route needs and checks it before any handler.
+  void protect_routes();
   /// Responds for a server that does not lead. Returns false when the
   /// request goes on to the routes.
   bool answer_as_follower(const http_request& request,

@@ -335,6 +335,7 @@ private:
     forwarded.method = std::string{request.method_string()};
     forwarded.target = std::string{request.target()};
     forwarded.body = std::move(request.body());
+    forwarded.authorization = std::string{request[http::field::authorization]};
 
     auto id = ++request_id_;
     set_deadline(server_->limits.response_timeout, phase::handling);

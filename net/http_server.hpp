@@ -21,6 +21,7 @@ struct http_request {
   /// The request target: path plus optional query string.
   std::string target;
   std::string body;
+  std::string authorization = {};
 };
 
 struct http_response {

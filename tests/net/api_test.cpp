@@ -67,6 +67,48 @@ BOOST_AUTO_TEST_CASE(missing_role_is_503) {
   BOOST_TEST(response.headers[0].first == "Retry-After");
 }
 
+BOOST_AUTO_TEST_CASE(every_listed_route_is_protected) {
+  // The constructor throws if its table names a route that does not exist.
+  api_settings settings;
+  settings.tokens = auth_tokens{"worker-secret", "admin-secret"};
+  api secured{actor_bridge{gateway, 500ms}, settings};
+  auto outcome = std::make_shared<std::promise<http_response>>();
+  auto future = outcome->get_future();
+  secured.handle(http_request{"POST", "/rebalance/basic", "", "Bearer worker-secret"},
+                 [outcome](http_response response) {
+                   outcome->set_value(std::move(response));
+                 });
+  BOOST_REQUIRE(future.wait_for(5s) == std::future_status::ready);
+  BOOST_TEST(future.get().status == 403u);
+}
+
+BOOST_AUTO_TEST_CASE(standby_names_leader_only_with_token) {
+  api_settings settings;
+  settings.tokens = auth_tokens{"worker-secret", "admin-secret"};
+  auto node = std::make_shared<node_state>();
+  node->follow("http://10.0.0.1:8080");
+  settings.node = node;
+  api standby{actor_bridge{gateway, 500ms}, settings};
+  auto call_standby = [&standby](http_request request) {
+    auto outcome = std::make_shared<std::promise<http_response>>();
+    auto future = outcome->get_future();
+    standby.handle(std::move(request), [outcome](http_response response) {
+      outcome->set_value(std::move(response));
+    });
+    BOOST_REQUIRE(future.wait_for(5s) == std::future_status::ready);
+    return future.get();
+  };
+  auto anonymous = call_standby(http_request{"GET", "/status", ""});
+  BOOST_TEST(anonymous.status == 401u);
+  BOOST_TEST(anonymous.body.find("10.0.0.1") == std::string::npos);
+  auto worker = call_standby(http_request{"GET", "/status", "", "Bearer worker-secret"});
+  BOOST_TEST(worker.status == 503u);
+  BOOST_TEST(worker.body.find("10.0.0.1") != std::string::npos);
+  // Probes stay open on a standby.
+  BOOST_TEST(call_standby(http_request{"GET", "/ready", ""}).status == 503u);
+  BOOST_TEST(call_standby(http_request{"GET", "/health", ""}).status == 200u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
