@@ -16,8 +16,8 @@ namespace orchestrator {
 namespace {
 
 http_response json_response(unsigned status, const json& body) {
-  // Path and query text echoed in a reply may hold bytes that are not
-  // UTF-8; they become U+FFFD instead of making dump() throw.
+  // Path and query text echoed in a reply may contain bytes that are not
+  // UTF-8. They become U+FFFD instead of making dump() throw.
   return http_response::json(
     status, body.dump(-1, ' ', false, json::error_handler_t::replace));
 }

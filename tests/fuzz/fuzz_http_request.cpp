@@ -3,7 +3,7 @@
 // (routing, percent-decoding, query parsing, body decoding and validation).
 //
 // The API's actor bridge has no gateway, so a request that passes
-// validation is sent nowhere and gets no response; every response that does
+// validation is sent nowhere and gets no response. Every response that does
 // come back must be well formed.
 
 #include "net/api.hpp"
@@ -71,7 +71,7 @@ void check_response(const http_request& request, const http_response& response) 
   if (body.is_discarded())
     fail("response body is not JSON for " + request.method + " "
          + request.target);
-  // Every rejection tells the client what was wrong.
+  // Every rejection explains to the client what was wrong.
   if (response.status >= 400 && response.status < 500 && !body.contains("detail"))
     fail("client error " + std::to_string(response.status)
          + " without detail for " + request.method + " " + request.target);
@@ -90,7 +90,7 @@ void check_decoders(std::string_view target) {
 }
 
 const api& shared_api() {
-  // Built once: the routes never change, and the bridge holds no state.
+  // Built once, because the routes never change and the bridge has no state.
   static const auto handler = [] {
     api_settings settings;
     return std::make_unique<api>(

@@ -1,8 +1,7 @@
 // Fuzz target: the first byte picks an endpoint's body decoder and the limits
-// it runs with; the rest is the request body, parsed as the API parses it.
-// Decoders must return a value or a list of errors, never both, never
-// neither, and never throw; decoded values must be within the documented
-// ranges.
+// it runs with. The rest is the request body, parsed as the API parses it.
+// A decoder must return either a value or a list of errors, and never throw.
+// Decoded values must be within the documented ranges.
 
 #include "net/json_codec.hpp"
 

@@ -335,7 +335,8 @@ private:
     reg_.set_quarantine(worker, until);
   }
 
-  /// A restart loads exactly what was committed, with nothing to repair.
+  /// Restarts from the committed state, which must load with nothing to
+  /// repair and with the same assignments.
   void do_restart() {
     persist();
     auto before = reg_.list_assignments();

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     }
   }
   if (replayed == 0) {
-    std::fprintf(stderr, "error: the corpus folders hold no files\n");
+    std::fprintf(stderr, "error: the corpus folders contain no files\n");
     return 1;
   }
   std::printf("replayed %zu inputs without a failure\n", replayed);

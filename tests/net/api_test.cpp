@@ -61,8 +61,8 @@ BOOST_AUTO_TEST_CASE(module_status_failure_is_500) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_utf8_in_path_is_answered) {
-  // The unknown module's name is echoed in the reply; bytes that are not
-  // UTF-8 used to make the JSON serializer throw on the I/O thread.
+  // The reply echoes the unknown module's name. Bytes that are not UTF-8
+  // used to make the JSON serializer throw on the I/O thread.
   auto response = call("POST", "/modules/%FF%FE/reload");
   BOOST_TEST(response.status == 404u);
   auto body = nlohmann::json::parse(response.body, nullptr, false);
