@@ -216,7 +216,10 @@ caf::result<module_status> reload_module(supervisor_self* self,
   auto found = find_module(self->state, name);
   if (!found)
     return found.error();
-  auto [m, r] = *found;
+  // Plain variables, not a structured binding: clang 14 rejects capturing
+  // one in the lambda below.
+  auto* m = found->first;
+  auto* r = found->second;
 
   // A failed reload leaves the role on what it runs now.
   auto reject = [&](const caf::error& reason) -> caf::error {

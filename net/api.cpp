@@ -18,7 +18,10 @@ namespace orchestrator {
 namespace {
 
 http_response json_response(unsigned status, const json& body) {
-  return http_response::json(status, body.dump());
+  // Path and query text echoed in a reply may contain bytes that are not
+  // UTF-8. They become U+FFFD instead of making dump() throw.
+  return http_response::json(
+    status, body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 http_response detail_response(unsigned status, const std::string& text) {

@@ -60,6 +60,17 @@ BOOST_AUTO_TEST_CASE(module_status_failure_is_500) {
   BOOST_TEST(body["detail"].contains("message"));
 }
 
+BOOST_AUTO_TEST_CASE(invalid_utf8_in_path_is_answered) {
+  // The reply echoes the unknown module's name. Bytes that are not UTF-8
+  // used to make the JSON serializer throw on the I/O thread.
+  auto response = call("POST", "/modules/%FF%FE/reload");
+  BOOST_TEST(response.status == 404u);
+  auto body = nlohmann::json::parse(response.body, nullptr, false);
+  BOOST_REQUIRE(!body.is_discarded());
+  BOOST_TEST(body["detail"].get<std::string>().find("unknown module")
+             != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(missing_role_is_503) {
   auto response = call("GET", "/status");
   BOOST_TEST(response.status == 503u);
