@@ -56,6 +56,7 @@ bool parse_request(std::string_view bytes, const http_limits& limits,
   auto request = parser.release();
   out.method = std::string{request.method_string()};
   out.target = std::string{request.target()};
+  out.authorization = std::string{request[http::field::authorization]};
   out.body = std::move(request.body());
   return true;
 }
@@ -89,14 +90,18 @@ void check_decoders(std::string_view target) {
         fail("split_path returned an empty segment");
 }
 
-const api& shared_api() {
-  // Built once, because the routes never change and the bridge has no state.
-  static const auto handler = [] {
+/// Built once each, because the routes never change and the bridge has no
+/// state: one API without tokens and one that requires them.
+const api& shared_api(bool with_tokens) {
+  auto make = [](auth_tokens tokens) {
     api_settings settings;
+    settings.tokens = std::move(tokens);
     return std::make_unique<api>(
       actor_bridge{caf::actor{}, std::chrono::milliseconds{100}}, settings);
-  }();
-  return *handler;
+  };
+  static const auto open = make(auth_tokens{});
+  static const auto guarded = make(auth_tokens{"fuzz-worker", "fuzz-admin"});
+  return with_tokens ? *guarded : *open;
 }
 
 } // namespace
@@ -109,14 +114,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   check_decoders(request.target);
 
-  int responses = 0;
-  auto copy = request;
-  shared_api().handle(std::move(request),
-                      [&copy, &responses](http_response response) {
-                        ++responses;
-                        check_response(copy, response);
-                      });
-  if (responses > 1)
-    fail("more than one response for " + copy.method + " " + copy.target);
+  for (bool with_tokens : {false, true}) {
+    int responses = 0;
+    auto copy = request;
+    shared_api(with_tokens).handle(copy, [&copy, &responses](http_response response) {
+      ++responses;
+      check_response(copy, response);
+    });
+    if (responses > 1)
+      fail("more than one response for " + copy.method + " " + copy.target);
+  }
   return 0;
 }
