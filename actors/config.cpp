@@ -513,7 +513,7 @@ command_line parse_command_line(int argc, char** argv) {
     ->check(CLI::Number)
     ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
   app.add_option("--max-connections", s.max_connections,
-                 "Open HTTP connections past this are answered 503 and closed")
+                 "Open HTTP connections allowed; past this, new ones get 503 and are closed")
     ->type_name("COUNT")
     ->envname("ORCHESTRATOR_MAX_CONNECTIONS")
     ->check(CLI::Number)

@@ -44,7 +44,7 @@ inline constexpr double idle_timeout = 60;
 inline constexpr double read_timeout = 10;
 /// Largest body of a worker request (all but catalogue imports), in bytes.
 inline constexpr std::uint64_t max_worker_body_bytes = 256 * 1024;
-/// Open HTTP connections past this are refused.
+/// Open HTTP connections allowed; new ones past this get 503.
 inline constexpr std::uint32_t max_connections = 10'000;
 /// Time a stream's owner has to let go of a revoked stream before it goes
 /// to its new owner anyway, in seconds.

@@ -93,7 +93,7 @@ void heartbeat_board::erase(const std::string& server_id) {
     removed = std::move(i->second);
     s.slots.erase(i);
   }
-  // A request may still hold the slot: make sure it answers nothing more.
+  // A request may still hold the slot, so it must reply with nothing more.
   std::lock_guard<std::mutex> guard{removed->mutex};
   removed->open = false;
   removed->leases.reset();

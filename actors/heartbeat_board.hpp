@@ -15,8 +15,8 @@
 
 namespace orchestrator {
 
-/// A heartbeat answered on an HTTP thread, waiting for the coordinator to
-/// note it.
+/// A heartbeat that an HTTP thread replied to, until the coordinator
+/// records it.
 struct fast_beat {
   std::int64_t steady_ms = 0;
   std::int64_t wall_ms = 0;
@@ -35,25 +35,24 @@ struct lease_snapshot {
 /// Renders `leases` for heartbeat replies.
 lease_snapshot make_lease_snapshot(const std::vector<stream_lease>& leases);
 
-/// Lets HTTP threads answer the common heartbeat, one that changes nothing,
-/// without a round trip through the coordinator.
+/// Lets HTTP threads reply to the common heartbeat, one that changes
+/// nothing, without a round trip through the coordinator.
 ///
 /// The coordinator opens a worker's slot with the worker's durable leases
 /// once a heartbeat it handled has been acknowledged, and closes it before
-/// any change to the worker. While the slot is open, `record` notes each
-/// heartbeat and hands back the leases; the coordinator collects the noted
+/// any change to the worker. While the slot is open, `record` stores each
+/// heartbeat and returns the leases. The coordinator collects the stored
 /// heartbeats before it judges liveness or shows a worker. Closing takes the
-/// noted heartbeats under the slot's lock, so a heartbeat is either seen by
-/// the coordinator before it declares a worker dead or goes to the
-/// coordinator itself.
+/// stored heartbeats under the slot's lock, so the coordinator sees every
+/// heartbeat before it declares a worker dead, or receives it itself.
 class heartbeat_board {
 public:
   /// Heartbeats a slot holds before the coordinator must collect them; past
   /// this, heartbeats take the coordinator's path.
   static constexpr std::size_t max_pending = 64;
 
-  /// Notes `beat` if the slot of `server_id` is open and returns its leases;
-  /// returns null when the heartbeat must go to the coordinator.
+  /// Stores `beat` and returns the leases if the slot of `server_id` is
+  /// open. Returns null when the heartbeat must go to the coordinator.
   std::shared_ptr<const lease_snapshot> record(const std::string& server_id,
                                                fast_beat beat);
 
@@ -75,7 +74,7 @@ public:
     return dirty_count_.load(std::memory_order_acquire) > 0;
   }
 
-  /// Removes every slot; noted heartbeats are dropped.
+  /// Removes every slot and drops the stored heartbeats.
   void clear();
 
 private:

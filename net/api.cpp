@@ -449,10 +449,12 @@ bool api::admit(const http_request& request, responder& respond) const {
   auto busy = pending_->load(std::memory_order_relaxed);
   if (busy >= limit) {
     telemetry::global().request_shed(what);
+    logger("net")->debug("request-shed class=\"{}\" waiting={} limit={} target={}",
+                         what, busy, limit, request.target);
     respond(with_retry_after(
       detail_response(503, std::string{"the orchestrator is overloaded ("}
                              + std::to_string(busy) + " requests waiting); "
-                             + what + " are refused first; retry later"),
+                             + what + " are rejected first; retry later"),
       1));
     return false;
   }

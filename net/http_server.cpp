@@ -109,7 +109,7 @@ struct server_state {
   std::mutex mutex;
   std::list<std::weak_ptr<connection>> connections;
   std::atomic<std::uint64_t> open{0};
-  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> rejected_connections{0};
   std::atomic<std::uint64_t> idle_closed{0};
   std::atomic<std::uint64_t> slow_closed{0};
   std::atomic<std::uint64_t> rejected{0};
@@ -295,6 +295,8 @@ private:
     }
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       // The client waits for this before it sends the body.
+      // NOTE: a blocking write of 25 bytes; with TLS it could wait for the
+      // peer if OpenSSL needs to read first.
       static const std::string proceed = "HTTP/1.1 100 Continue\r\n\r\n";
       beast::error_code ignored;
       asio::write(stream_, asio::buffer(proceed), ignored);
@@ -465,7 +467,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     if (state->open.load() >= state->limits.max_connections)
-      refuse(std::move(socket));
+      reject_connection(std::move(socket));
     else
       open(std::move(socket));
     accept();
@@ -473,8 +475,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
   /// Answers 503 on a connection past the limit, without waiting for the
   /// client, and closes it.
-  void refuse(plain_stream socket) {
-    state->refused.fetch_add(1);
+  void reject_connection(plain_stream socket) {
+    state->rejected_connections.fetch_add(1);
+    logger("net")->debug("connection-rejected reason=max-connections open={}",
+                         state->open.load());
     http_response response = http_response::json(
       503, detail_body("the server has too many open connections; retry "
                        "later or reuse a kept-alive connection"));
@@ -627,7 +631,7 @@ void http_server::stop() {
 
 http_server_counters http_server::counters() const {
   const auto& s = *impl_->state;
-  return {s.open.load(), s.refused.load(), s.idle_closed.load(),
+  return {s.open.load(), s.rejected_connections.load(), s.idle_closed.load(),
           s.slow_closed.load(), s.rejected.load()};
 }
 

@@ -60,7 +60,7 @@ struct http_limits {
   /// A smaller limit per route, if set; never above max_body_bytes.
   body_limit_function body_limit;
   std::uint32_t max_header_bytes = 16 * 1024;
-  /// Open connections past this are answered 503 and closed at once.
+  /// Connections past this many open ones get 503 and are closed at once.
   std::uint32_t max_connections = 10'000;
   /// A kept-alive connection with no new request for this long is closed.
   std::chrono::milliseconds idle_timeout{60'000};
@@ -85,10 +85,10 @@ struct tls_files {
   }
 };
 
-/// Counters of what the server refused or closed, for /metrics and tests.
+/// Counts of connections and requests the server rejected or closed.
 struct http_server_counters {
   std::uint64_t connections_open = 0;
-  std::uint64_t connections_refused = 0;
+  std::uint64_t connections_rejected = 0;
   std::uint64_t idle_closed = 0;
   std::uint64_t slow_closed = 0;
   std::uint64_t rejected = 0;

@@ -671,7 +671,7 @@ fast_beat beat_at(double seconds) {
 
 } // namespace
 
-BOOST_FIXTURE_TEST_CASE(board_answers_only_after_the_registry_opens_a_slot,
+BOOST_FIXTURE_TEST_CASE(board_answers_after_slot_opens,
                         fixture) {
   heartbeat_board board;
   reg.attach_board(&board);
@@ -687,7 +687,7 @@ BOOST_FIXTURE_TEST_CASE(board_answers_only_after_the_registry_opens_a_slot,
   BOOST_CHECK(board.has_beats());
 }
 
-BOOST_FIXTURE_TEST_CASE(a_change_to_the_worker_closes_its_slot, fixture) {
+BOOST_FIXTURE_TEST_CASE(worker_change_closes_slot, fixture) {
   heartbeat_board board;
   reg.attach_board(&board);
   join("a", 5);
@@ -707,7 +707,7 @@ BOOST_FIXTURE_TEST_CASE(a_change_to_the_worker_closes_its_slot, fixture) {
   BOOST_CHECK(!board.record("a", beat_at(5)));
 }
 
-BOOST_FIXTURE_TEST_CASE(a_board_heartbeat_after_the_verdict_saves_the_worker,
+BOOST_FIXTURE_TEST_CASE(late_board_heartbeat_saves_worker,
                         fixture) {
   heartbeat_board board;
   reg.attach_board(&board);
@@ -722,7 +722,7 @@ BOOST_FIXTURE_TEST_CASE(a_board_heartbeat_after_the_verdict_saves_the_worker,
   BOOST_CHECK_EQUAL(reg.find_worker("a", at(400))->heartbeat_age_ms, 1000);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_dead_worker_gets_no_answer_from_the_board, fixture) {
+BOOST_FIXTURE_TEST_CASE(dead_worker_gets_no_board_answer, fixture) {
   heartbeat_board board;
   reg.attach_board(&board);
   join("a", 5);
@@ -756,7 +756,7 @@ BOOST_FIXTURE_TEST_CASE(collected_board_heartbeats_count_for_liveness,
   BOOST_CHECK_CLOSE(seen.front().interval_mean_ms, 10'000.0, 0.001);
 }
 
-BOOST_FIXTURE_TEST_CASE(stream_and_worker_limits_refuse_without_changes,
+BOOST_FIXTURE_TEST_CASE(worker_and_stream_limits_reject,
                         fixture) {
   reg.set_limits(2, 12);
   join("a", 5);

@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(oversized_headers_get_431) {
   BOOST_CHECK(reply.find("header fields exceed") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(worker_bodies_are_small_and_catalogue_imports_large) {
+BOOST_AUTO_TEST_CASE(worker_bodies_small_imports_large) {
   server s{{"--max-worker-body-bytes", "2048"}};
   json beat{{"server_id", "w1"}, {"current_streams", 0},
             {"status", std::string(3000, 'x')}};
@@ -145,7 +145,7 @@ BOOST_AUTO_TEST_CASE(worker_bodies_are_small_and_catalogue_imports_large) {
   BOOST_CHECK_EQUAL(import.status, 201u);
 }
 
-BOOST_AUTO_TEST_CASE(connections_past_the_limit_get_503_and_later_ones_pass) {
+BOOST_AUTO_TEST_CASE(extra_connections_get_503) {
   server s{{"--max-connections", "4"}};
   asio::io_context io;
   std::vector<tcp::socket> held;
@@ -172,7 +172,7 @@ BOOST_AUTO_TEST_CASE(idle_connections_are_closed) {
   BOOST_CHECK(steady::now() - start >= 400ms);
 }
 
-BOOST_AUTO_TEST_CASE(slow_clients_are_closed_and_do_not_slow_others) {
+BOOST_AUTO_TEST_CASE(slow_clients_closed_others_unaffected) {
   server s{{"--read-timeout", "1"}};
   BOOST_REQUIRE_EQUAL(
     s.client.post("/register", {{"server_id", "w1"}, {"ip", "127.0.0.1"},
@@ -231,7 +231,7 @@ BOOST_AUTO_TEST_CASE(slow_clients_are_closed_and_do_not_slow_others) {
   BOOST_CHECK_EQUAL(closed, slow_count);
 }
 
-BOOST_AUTO_TEST_CASE(workers_past_the_limit_get_503_with_retry_after) {
+BOOST_AUTO_TEST_CASE(extra_workers_get_503) {
   server s{{"--max-workers", "2"}};
   auto join = [&](const std::string& id) {
     return s.client.post("/register", {{"server_id", id}, {"ip", "127.0.0.1"},
@@ -248,7 +248,7 @@ BOOST_AUTO_TEST_CASE(workers_past_the_limit_get_503_with_retry_after) {
   BOOST_CHECK_EQUAL(join("w1").status, 200u);
 }
 
-BOOST_AUTO_TEST_CASE(streams_past_the_limit_get_503_and_change_nothing) {
+BOOST_AUTO_TEST_CASE(extra_streams_get_503_unchanged) {
   server s{{"--max-streams", "10"}};
   auto streams = json::array();
   for (int id = 1; id <= 12; ++id)
@@ -260,7 +260,7 @@ BOOST_AUTO_TEST_CASE(streams_past_the_limit_get_503_and_change_nothing) {
   BOOST_CHECK_EQUAL(s.client.get("/streams").json()["total"].get<int>(), 0);
 }
 
-BOOST_AUTO_TEST_CASE(tls_serves_https_and_refuses_plain_http) {
+BOOST_AUTO_TEST_CASE(tls_serves_https_only) {
   temp_dir keys;
   auto cert = keys.file("cert.pem");
   auto key = keys.file("key.pem");

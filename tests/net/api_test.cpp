@@ -199,7 +199,7 @@ const std::string ask = R"({"server_id":"w1","requested_count":1})";
 
 BOOST_FIXTURE_TEST_SUITE(api_overload, api_over_stuck_coordinator)
 
-BOOST_AUTO_TEST_CASE(listings_are_shed_first_and_heartbeats_last) {
+BOOST_AUTO_TEST_CASE(listings_shed_before_heartbeats) {
   std::vector<std::shared_future<http_response>> kept;
   // Half of the eight places take listing and admin requests.
   for (int k = 0; k < 4; ++k)
