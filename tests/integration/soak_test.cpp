@@ -9,9 +9,9 @@
 // on the same SQLite file. At the end the test checks that no stream had
 // two owners, that none was lost, and that the server's memory stayed flat.
 //
-// ORCHESTRATOR_SOAK_SECONDS sets the length of the run (default 180) and
-// ORCHESTRATOR_SOAK_SEED the random seed (default: from the clock; the
-// summary prints it so that a run can be repeated).
+// ORCHESTRATOR_SOAK_SECONDS sets the length of the run (default 180).
+// ORCHESTRATOR_SOAK_SEED sets the random seed, which by default comes from
+// the clock. The summary prints it, so that a run can be repeated.
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/server_process.hpp"
@@ -61,6 +61,9 @@ constexpr int worker_capacity = 20;
 constexpr double memory_warm_up = 10.0;
 constexpr std::size_t memory_stretch = 10;
 constexpr std::size_t memory_min_samples = 40;
+// NOTE: under this load the server's RSS rises by about 13 KiB/s for at
+// least 330 s, for reasons not yet known (docs/soak.md). The limit of 10%
+// plus 2 MiB holds for a 180 s run, but a 600 s run only just passes.
 
 double env_number(const char* name, double fallback) {
   const char* text = std::getenv(name);
@@ -85,8 +88,8 @@ void sleep_seconds(double seconds) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 }
 
-/// A stretch of time during which one worker was told it owns a stream,
-/// and so captured it: from the reply that listed the stream to the reply
+/// A stretch of time during which the replies to one worker listed a
+/// stream as its own, so that it captured the stream: from the reply that listed the stream to the reply
 /// that no longer did, or to the moment the worker dropped it itself.
 struct ownership {
   std::string worker;
@@ -428,6 +431,7 @@ private:
     std::shuffle(held.begin(), held.end(), random_);
     std::uniform_int_distribution<std::size_t> count{1, std::min<std::size_t>(3, held.size())};
     held.resize(count(random_));
+
     // The worker stops capturing before it sends the release.
     double t = now();
     auto ids = json::array();
@@ -1025,7 +1029,7 @@ void check_database(const std::string& path,
 
 } // namespace
 
-BOOST_AUTO_TEST_CASE(soak_with_faults_keeps_one_owner_and_flat_memory) {
+BOOST_AUTO_TEST_CASE(soak_under_faults_keeps_invariants) {
   soak_run run;
   std::cout << "soak: " << run.duration << " s, seed " << run.seed << ", " << worker_count
             << " workers of capacity " << worker_capacity << ", " << catalogue_size
