@@ -5,9 +5,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace orchestrator {
@@ -80,6 +86,59 @@ std::string settings::database_path() const {
 
 bool settings::uses_postgres() const {
   return !store.empty() && store.rfind("sqlite:", 0) != 0;
+}
+
+bool settings::listens_on_loopback() const {
+  in_addr v4{};
+  if (::inet_pton(AF_INET, listen_host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, listen_host.c_str(), &v6) != 1)
+    return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6))
+    return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
+caf::expected<std::string> read_token_file(const std::string& path) {
+  // A token is short; a large file is a wrong path, such as a log.
+  constexpr std::size_t max_token_bytes = 4096;
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(errc::invalid_request,
+                      "cannot read the token file " + path + ": "
+                        + std::strerror(errno));
+
+  std::string token;
+  char buffer[512];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    token.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (token.size() > max_token_bytes + 2)
+      return make_error(errc::invalid_request,
+                        "the token file " + path + " is larger than "
+                          + std::to_string(max_token_bytes)
+                          + " bytes; it should hold one token");
+  }
+  if (in.bad())
+    return make_error(errc::invalid_request,
+                      "cannot read the token file " + path);
+
+  if (!token.empty() && token.back() == '\n')
+    token.pop_back();
+  if (!token.empty() && token.back() == '\r')
+    token.pop_back();
+  if (token.empty())
+    return make_error(errc::invalid_request,
+                      "the token file " + path + " is empty; write the token "
+                        "into it");
+
+  for (unsigned char c : token)
+    if (c <= 0x20 || c == 0x7f)
+      return make_error(errc::invalid_request,
+                        "the token in " + path + " contains whitespace or "
+                          "control characters (or more than one trailing "
+                          "newline); a bearer token is one word");
+  return token;
 }
 
 std::string settings::store_description() const {
@@ -158,10 +217,23 @@ std::vector<std::string> settings::describe() const {
   add("request_timeout", format_seconds(request_timeout));
   add("dead_worker_retention", format_seconds(dead_worker_retention));
   add("idle_timeout", format_seconds(idle_timeout));
+  add("read_timeout", format_seconds(read_timeout));
   add("max_body_bytes", std::to_string(max_body_bytes));
+  add("max_worker_body_bytes", std::to_string(max_worker_body_bytes));
+  add("max_connections", std::to_string(max_connections));
+  add("max_pending_requests", std::to_string(max_pending_requests));
+  add("max_workers", std::to_string(max_workers));
+  add("max_streams", std::to_string(max_streams));
+  add("tls", tls_certificate.empty() ? std::string{"off"} : tls_certificate);
   add("io_threads", std::to_string(io_threads));
   add("actor_threads", std::to_string(actor_threads));
   add("log_level", log_level);
+  add("api_key", api_key_source.empty() ? std::string{"(none)"}
+                                        : "(from " + api_key_source + ")");
+  add("admin_key", admin_key_source.empty() ? std::string{"(none)"}
+                                            : "(from " + admin_key_source + ")");
+  add("allow_unauthenticated", allow_unauthenticated ? "true" : "false");
+  add("metrics_public", metrics_public ? "true" : "false");
   add("modules_dir", modules_dir.empty() ? std::string{"(next to the binary)"}
                                          : modules_dir);
   auto join = [](const std::vector<std::string>& names, const char* none) {
@@ -235,6 +307,64 @@ parse_listen_address(const std::string& text) {
   return std::make_pair(host, static_cast<std::uint16_t>(std::stoul(port_text)));
 }
 
+namespace {
+
+/// Fills one token from its file or its environment variable. Returns the
+/// problem, if any; it never contains the token.
+std::optional<std::string> load_token(const char* variable,
+                                      const char* file_option,
+                                      const std::string& file,
+                                      std::string& token,
+                                      std::string& source) {
+  const char* from_environment = std::getenv(variable);
+  // An empty variable next to a file is what templates often leave behind,
+  // so only a variable with a value conflicts with the file.
+  if (from_environment != nullptr && *from_environment != '\0'
+      && !file.empty())
+    return std::string{variable} + " and " + file_option
+           + " are both set; keep one of them";
+  if (!file.empty()) {
+    auto read = read_token_file(file);
+    if (!read)
+      return std::string{file_option} + ": " + describe(read.error());
+    token = std::move(*read);
+    source = "file " + file;
+    return std::nullopt;
+  }
+  if (from_environment == nullptr)
+    return std::nullopt;
+  token = from_environment;
+  if (token.empty())
+    return std::string{variable} + " is set but empty; set it to a token, or "
+           "unset it";
+  for (unsigned char c : token)
+    if (c <= 0x20 || c == 0x7f)
+      return std::string{variable} + " contains whitespace or control "
+             "characters; a bearer token is one word";
+  source = variable;
+  return std::nullopt;
+}
+
+/// Reads both tokens and checks that they differ.
+std::optional<std::string> load_tokens(settings& s,
+                                       const std::string& api_key_file,
+                                       const std::string& admin_key_file) {
+  if (auto problem = load_token("ORCHESTRATOR_API_KEY", "--api-key-file",
+                                api_key_file, s.api_key, s.api_key_source))
+    return problem;
+  if (auto problem = load_token("ORCHESTRATOR_ADMIN_KEY", "--admin-key-file",
+                                admin_key_file, s.admin_key,
+                                s.admin_key_source))
+    return problem;
+  if (!s.api_key.empty() && s.api_key == s.admin_key)
+    return std::string{"the worker and admin tokens are the same, which "
+                       "would give every worker the operator's rights; "
+                       "choose two different tokens"};
+  return std::nullopt;
+}
+
+} // namespace
+
 command_line parse_command_line(int argc, char** argv) {
   command_line result;
   auto& s = result.values;
@@ -256,6 +386,7 @@ command_line parse_command_line(int argc, char** argv) {
   double request_timeout = defaults::request_timeout;
   double retention = defaults::dead_worker_retention;
   double idle_timeout = defaults::idle_timeout;
+  double read_timeout = defaults::read_timeout;
   constexpr double year = 365.0 * 86400.0;
 
   app.set_config("--config", "",
@@ -359,12 +490,64 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("ORCHESTRATOR_IDLE_TIMEOUT")
     ->check(CLI::Number)
     ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--read-timeout", read_timeout,
+                 "Seconds a client has to send a whole request once it "
+                 "started, and to take a whole response; slower clients are "
+                 "closed")
+    ->type_name("SECONDS")
+    ->envname("ORCHESTRATOR_READ_TIMEOUT")
+    ->check(CLI::Number)
+    ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--max-body-bytes", s.max_body_bytes,
-                 "Largest request body in bytes; larger ones get 413")
+                 "Largest request body in bytes (catalogue imports); larger "
+                 "ones get 413")
     ->type_name("BYTES")
     ->envname("ORCHESTRATOR_MAX_BODY_BYTES")
     ->check(CLI::Number)
     ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
+  app.add_option("--max-worker-body-bytes", s.max_worker_body_bytes,
+                 "Largest body of every other request in bytes; larger ones "
+                 "get 413")
+    ->type_name("BYTES")
+    ->envname("ORCHESTRATOR_MAX_WORKER_BODY_BYTES")
+    ->check(CLI::Number)
+    ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 30));
+  app.add_option("--max-connections", s.max_connections,
+                 "Open HTTP connections past this are answered 503 and closed")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_CONNECTIONS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--max-pending-requests", s.max_pending_requests,
+                 "Requests waiting for the actors at once; past half of it "
+                 "listing and admin requests get 503, past three quarters "
+                 "other worker requests, heartbeats only past all of it")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_PENDING_REQUESTS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(4u, 1'000'000u));
+  app.add_option("--max-workers", s.max_workers,
+                 "Workers known at once, dead ones included until forgotten; "
+                 "new registrations past this get 503")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_WORKERS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(1u, 10'000'000u));
+  app.add_option("--max-streams", s.max_streams,
+                 "Streams the catalogue may hold; imports past this get 503")
+    ->type_name("COUNT")
+    ->envname("ORCHESTRATOR_MAX_STREAMS")
+    ->check(CLI::Number)
+    ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}));
+  app.add_option("--tls-cert", s.tls_certificate,
+                 "PEM certificate chain; with --tls-key the server speaks "
+                 "HTTPS only")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_TLS_CERT");
+  app.add_option("--tls-key", s.tls_key,
+                 "PEM private key of the --tls-cert certificate")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_TLS_KEY");
   app.add_option("--io-threads", s.io_threads, "Threads serving HTTP")
     ->type_name("COUNT")
     ->envname("ORCHESTRATOR_IO_THREADS")
@@ -573,6 +756,26 @@ command_line parse_command_line(int argc, char** argv) {
     ->type_name("SECONDS")
     ->envname("ORCHESTRATOR_RETRY_DELAY_MAX")
     ->check(CLI::Range(0.0, 600.0));
+  std::string api_key_file;
+  std::string admin_key_file;
+  app.add_option("--api-key-file", api_key_file,
+                 "File holding the worker token, used instead of "
+                 "ORCHESTRATOR_API_KEY; one trailing newline is ignored")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_API_KEY_FILE");
+  app.add_option("--admin-key-file", admin_key_file,
+                 "File holding the admin token, used instead of "
+                 "ORCHESTRATOR_ADMIN_KEY; one trailing newline is ignored")
+    ->type_name("FILE")
+    ->envname("ORCHESTRATOR_ADMIN_KEY_FILE");
+  app.add_flag("--allow-unauthenticated", s.allow_unauthenticated,
+               "Listen on a non-loopback address although no token is set; "
+               "only behind a proxy that authenticates")
+    ->envname("ORCHESTRATOR_ALLOW_UNAUTHENTICATED");
+  app.add_flag("--metrics-public", s.metrics_public,
+               "Serve GET /metrics without a token, for scrapers that send "
+               "none")
+    ->envname("ORCHESTRATOR_METRICS_PUBLIC");
   app.add_option("--log-level", s.log_level,
                  "Log level: trace, debug, info, warn, error or off")
     ->type_name("LEVEL")
@@ -669,12 +872,21 @@ command_line parse_command_line(int argc, char** argv) {
                       "TABLE or SCHEMA.TABLE";
     return result;
   }
+  if (s.tls_certificate.empty() != s.tls_key.empty()) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: --tls-cert and "
+                    "--tls-key go together; give both for HTTPS or neither "
+                    "for plain HTTP";
+    return result;
+  }
   s.heartbeat_timeout = to_duration(heartbeat_timeout);
   s.heartbeat_check_interval = to_duration(check_interval);
   s.rebalance_interval = to_duration(rebalance_interval);
   s.request_timeout = to_duration(request_timeout);
   s.dead_worker_retention = to_duration(retention);
   s.idle_timeout = to_duration(idle_timeout);
+  s.read_timeout = to_duration(read_timeout);
   s.metrics_interval = to_duration(metrics_interval);
   s.handoff_timeout = to_duration(handoff_timeout);
   s.suspect_after = suspect_after > 0 ? to_duration(suspect_after)
@@ -700,6 +912,24 @@ command_line parse_command_line(int argc, char** argv) {
                  names->end());
   if (auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0)
     s.config_file = config->as<std::string>();
+  if (auto problem = load_tokens(s, api_key_file, admin_key_file)) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = "orchestrator: invalid configuration: " + *problem;
+    return result;
+  }
+  if (!s.api_key.empty() || !s.admin_key.empty() || s.listens_on_loopback()
+      || s.allow_unauthenticated)
+    return result;
+  result.exit_now = true;
+  result.exit_code = 2;
+  result.output
+    = "orchestrator: cannot listen on " + s.listen_host
+      + " without authentication, because anyone who reaches that address "
+        "could register workers and take streams. Set ORCHESTRATOR_API_KEY "
+        "and ORCHESTRATOR_ADMIN_KEY (or --api-key-file and --admin-key-file), "
+        "listen on a loopback address such as 127.0.0.1, or pass "
+        "--allow-unauthenticated when a proxy in front authenticates.";
   return result;
 }
 

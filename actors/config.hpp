@@ -39,6 +39,13 @@ inline constexpr double dead_worker_retention = 86400;
 inline constexpr std::uint64_t max_body_bytes = 4 * 1024 * 1024;
 /// Connections idle for longer than this are closed, in seconds.
 inline constexpr double idle_timeout = 60;
+/// Time a client has to send a whole request, or take a whole response,
+/// in seconds.
+inline constexpr double read_timeout = 10;
+/// Largest body of a worker request (all but catalogue imports), in bytes.
+inline constexpr std::uint64_t max_worker_body_bytes = 256 * 1024;
+/// Open HTTP connections past this are refused.
+inline constexpr std::uint32_t max_connections = 10'000;
 /// Time a stream's owner has to let go of a revoked stream before it goes
 /// to its new owner anyway, in seconds.
 inline constexpr double handoff_timeout = 120;
@@ -77,10 +84,42 @@ struct settings {
   duration request_timeout{5'000};
   duration dead_worker_retention{86'400'000};
   duration idle_timeout{60'000};
+  duration read_timeout{10'000};
   std::uint64_t max_body_bytes = defaults::max_body_bytes;
+  std::uint64_t max_worker_body_bytes = defaults::max_worker_body_bytes;
+  std::uint32_t max_connections = defaults::max_connections;
+  /// Requests waiting for the actors at once; see api_settings.
+  std::uint32_t max_pending_requests = 4096;
+  /// Workers known at once, dead ones included until forgotten.
+  std::uint32_t max_workers = 100'000;
+  /// Streams in the catalogue.
+  std::uint64_t max_streams = 10'000'000;
+  /// PEM certificate chain and key for HTTPS; empty serves plain HTTP.
+  std::string tls_certificate;
+  std::string tls_key;
   std::size_t io_threads = 1;
   std::size_t actor_threads = 2;
   std::string log_level = "info";
+
+  // -- authentication ---------------------------------------------------------
+  /// Bearer token of workers and listings (ORCHESTRATOR_API_KEY or
+  /// --api-key-file); empty when not configured. A secret: never logged.
+  std::string api_key;
+  /// Bearer token of operator actions (ORCHESTRATOR_ADMIN_KEY or
+  /// --admin-key-file); empty when not configured. A secret: never logged.
+  std::string admin_key;
+  /// Source of each token, for the log: "ORCHESTRATOR_API_KEY", "file PATH"
+  /// or "" when not configured.
+  std::string api_key_source;
+  std::string admin_key_source;
+  /// Listen on a non-loopback address without any token.
+  bool allow_unauthenticated = false;
+  /// Serve GET /metrics without a token.
+  bool metrics_public = false;
+
+  /// True when the listen address is a loopback address (127.0.0.0/8, ::1
+  /// or ::ffff:127.0.0.0/104).
+  bool listens_on_loopback() const;
   /// Folder of the optional modules; empty means "modules" next to the
   /// server binary.
   std::string modules_dir;
@@ -152,6 +191,11 @@ command_line parse_command_line(int argc, char** argv);
 /// Reads "name=value" pairs separated by commas into `weights`, keeping the
 /// weights it does not name.
 caf::error parse_score_weights(const std::string& text, score_weights& weights);
+
+/// Reads a bearer token from `path`: the whole file without one trailing
+/// newline. Fails for an unreadable or empty file, or a token containing
+/// whitespace or control characters. The error never contains the token.
+caf::expected<std::string> read_token_file(const std::string& path);
 
 /// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into its parts.
 caf::expected<std::pair<std::string, std::uint16_t>>

@@ -232,8 +232,11 @@ caf::result<T> acknowledge(coordinator_self* self, caf::expected<T> outcome,
     st.state.rollback(changes);
     return breaker_open(self);
   }
-  if (changes.empty() && st.pending.empty() && !st.committing)
+  if (changes.empty() && st.pending.empty() && !st.committing) {
+    if (on_durable)
+      on_durable();
     return std::move(*outcome);
+  }
 
   auto promise = self->make_response_promise<T>();
   auto waiter = [promise, value = std::move(*outcome),
@@ -343,6 +346,7 @@ void on_tick(coordinator_self* self) {
                      caf::tick_atom::value);
   if (!st.loaded)
     return;
+  st.state.collect_beats();
   auto now = now_instant();
   auto receivers = st.state.place_waiting(now);
   if (!receivers.empty())
@@ -386,7 +390,8 @@ std::function<void()> reassignment_timer(const failure_report& report) {
 } // namespace
 
 caf::behavior coordinator_actor(coordinator_self* self, settings config,
-                          peers handles) {
+                                peers handles,
+                                std::shared_ptr<heartbeat_board> board) {
   self->set_exception_handler(
     [](caf::scheduled_actor*, std::exception_ptr& failure) {
       return crash_reason(failure);
@@ -394,6 +399,14 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
   self->state.config = std::move(config);
   self->state.handles = std::move(handles);
   self->state.breaker = circuit_breaker{self->state.config.store_breaker};
+  self->state.state.set_limits(self->state.config.max_workers,
+                               self->state.config.max_streams);
+  if (board) {
+    self->state.state.attach_board(board.get());
+    // A slot left open would answer from leases that nobody updates.
+    self->attach_functor([board] { board->clear(); });
+  }
+  self->state.board = std::move(board);
   request_load(self);
   self->delayed_send(self, self->state.config.heartbeat_check_interval,
                      caf::tick_atom::value);
@@ -404,6 +417,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto reply = st.state.register_worker(request, now_instant());
       if (reply)
         logger("actors")->info(
@@ -418,16 +432,26 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto reply = st.state.record_heartbeat(request, now_instant());
-      if (reply)
+      std::function<void()> open_slot;
+      if (reply) {
         telemetry::global().heartbeat_received();
-      return acknowledge(self, std::move(reply));
+        // Once this reply is durable, the worker's next heartbeats that
+        // change nothing are answered by the HTTP threads from the board.
+        auto version = st.state.lease_version(request.server_id);
+        open_slot = [self, id = request.server_id, version] {
+          self->state.state.open_slot(id, version);
+        };
+      }
+      return acknowledge(self, std::move(reply), std::move(open_slot));
     },
     [self](atoms::assign_atom,
            const assign_request& request) -> caf::result<assign_reply> {
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto reply = st.state.assign(request, now_instant());
       if (reply)
         logger("actors")->debug("streams-assigned worker={} requested={} "
@@ -441,6 +465,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto reply = st.state.release(request, now_instant());
       if (reply)
         logger("actors")->debug("streams-released worker={} requested={} "
@@ -457,6 +482,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto reply = st.state.deregister(server_id, now_instant());
       if (reply)
         logger("actors")->info("worker-deregistered worker={} streams={} "
@@ -470,6 +496,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto report = st.state.declare_dead(verdicts, now_instant());
       log_failures(report, reason.c_str());
       return acknowledge(self, caf::expected<failure_report>{std::move(report)},
@@ -480,6 +507,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto report = st.state.declare_failed(server_id, now_instant());
       std::function<void()> timer;
       if (report) {
@@ -493,6 +521,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       rebalance_report report;
       report.planned = moves.size();
       report.moves = st.state.begin_handoffs(moves, now_instant(),
@@ -509,6 +538,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.set_quarantine(server_id, until_wall_ms);
     },
     [self](atoms::evacuate_atom,
@@ -516,6 +546,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto report = st.state.evacuate(server_id, now_instant());
       if (report)
         logger("actors")->warn("worker-evacuated worker={} streams={} "
@@ -529,6 +560,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto view = st.state.set_draining(server_id, draining, now_instant());
       if (view)
         logger("actors")->info("worker-{} worker={} streams={}",
@@ -541,17 +573,21 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto update = st.state.put_streams(rows);
+      if (!update)
+        return acknowledge(self, caf::expected<catalog_result>{update.error()});
       // New streams may be exactly what waiting capacity needs.
       st.state.place_waiting(now_instant());
       return acknowledge(self, caf::expected<catalog_result>{
-                                 catalog_result{update.created, update.updated}});
+                                 catalog_result{update->created, update->updated}});
     },
     [self](caf::delete_atom,
            std::int64_t stream_id) -> caf::result<std::string> {
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return acknowledge(self, st.state.erase_stream(stream_id));
     },
     [self](caf::get_atom,
@@ -559,6 +595,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.list_workers(now_instant());
     },
     [self](caf::get_atom, atoms::worker_atom,
@@ -566,6 +603,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.find_worker(server_id, now_instant());
     },
     [self](caf::get_atom, atoms::assignments_atom)
@@ -573,6 +611,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.list_assignments();
     },
     [self](caf::get_atom, atoms::streams_atom, std::uint64_t offset,
@@ -580,6 +619,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.list_streams(offset, limit);
     },
     [self](atoms::check_atom) {
@@ -590,6 +630,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.find_streams(ids);
     },
     [self](caf::get_atom,
@@ -597,6 +638,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       auto summary = st.state.summary();
       summary.store_available = st.store_available;
       summary.store_error = st.store_error;
@@ -611,12 +653,14 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.active_liveness();
     },
     [self](atoms::loads_atom) -> caf::result<balance_input> {
       auto& st = self->state;
       if (!st.loaded)
         return not_ready();
+      st.state.collect_beats();
       return st.state.balance_state(now_instant());
     },
     [self](caf::update_atom, role r, caf::actor handle) {

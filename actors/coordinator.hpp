@@ -11,6 +11,7 @@
 #include <chrono>
 #include <random>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace orchestrator {
@@ -52,6 +53,8 @@ struct coordinator_state {
   std::mt19937_64 random{std::random_device{}()};
   /// Steady-clock time the handoff timer fires at; -1 when none is set.
   std::int64_t handoff_timer_ms = -1;
+  /// Shared with the HTTP threads; null when heartbeats always come here.
+  std::shared_ptr<heartbeat_board> board;
   static inline const char* name = "coordinator";
 };
 
@@ -92,7 +95,12 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 /// - (liveness_atom) -> std::vector<liveness>
 /// - (loads_atom) -> balance_input
 /// - (update_atom, role, caf::actor): a peer was respawned
+///
+/// With a `board`, the coordinator opens a worker's slot after each
+/// acknowledged heartbeat, and HTTP threads answer the worker's next
+/// heartbeats that change nothing from it (see heartbeat_board).
 caf::behavior coordinator_actor(coordinator_self* self, settings config,
-                          peers handles);
+                                peers handles,
+                                std::shared_ptr<heartbeat_board> board);
 
 } // namespace orchestrator

@@ -31,6 +31,8 @@ const char* to_string(errc code) {
       return "circuit_open";
     case errc::lock_held:
       return "lock_held";
+    case errc::limit_reached:
+      return "limit_reached";
   }
   return "unknown_error";
 }

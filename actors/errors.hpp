@@ -33,6 +33,8 @@ enum class errc : std::uint8_t {
   circuit_open,
   /// Another server holds the database's leader lock.
   lock_held,
+  /// A configured limit on workers or streams is reached.
+  limit_reached,
 };
 
 /// The error category of `errc` values.

@@ -143,6 +143,40 @@ caf::expected<unique_fd> lock_database(const std::string& path) {
   return guard;
 }
 
+/// Logs who may use the API: the configured tokens (never their values) or
+/// the loopback-only rule that applies without any.
+void log_access(const settings& config) {
+  auto log = logger("main");
+  if (config.api_key.empty() && config.admin_key.empty()) {
+    if (config.listens_on_loopback())
+      log->info("auth-disabled reason=no-token listen={} scope=loopback-only; "
+                "set ORCHESTRATOR_API_KEY and ORCHESTRATOR_ADMIN_KEY to serve "
+                "other hosts",
+                config.listen_host);
+    else
+      log->warn("auth-disabled reason=allow-unauthenticated listen={}; every "
+                "client that reaches this address may use every endpoint",
+                config.listen_host);
+    return;
+  }
+  log->info("auth-enabled worker_token={} admin_token={} metrics={}",
+            config.api_key.empty() ? "none" : "set",
+            config.admin_key.empty() ? "none" : "set",
+            config.metrics_public ? "public" : "token");
+  if (config.admin_key.empty())
+    log->warn("admin-endpoints-disabled reason=no-admin-token; set "
+              "ORCHESTRATOR_ADMIN_KEY or --admin-key-file to use them");
+  // A short token can be guessed; 16 characters is far below what a
+  // random generator gives, so this only catches placeholders.
+  constexpr std::size_t short_token = 16;
+  if (!config.api_key.empty() && config.api_key.size() < short_token)
+    log->warn("auth-token-short token=worker; use at least 32 random "
+              "characters");
+  if (!config.admin_key.empty() && config.admin_key.size() < short_token)
+    log->warn("auth-token-short token=admin; use at least 32 random "
+              "characters");
+}
+
 int wait_for_signal() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -175,6 +209,7 @@ int main(int argc, char** argv) {
   log->info("orchestrator-starting version=0.1.0 pid={}", ::getpid());
   for (const auto& line : config.describe())
     log->info("setting {}", line);
+  log_access(config);
 
   std::error_code fs_error;
   std::filesystem::create_directories(config.data_dir, fs_error);
@@ -186,6 +221,9 @@ int main(int argc, char** argv) {
   }
 
   auto node = std::make_shared<node_state>();
+  // Shared by the coordinator and the HTTP threads, which answer heartbeats
+  // that change nothing from it.
+  auto board = std::make_shared<heartbeat_board>();
   // Set when the process ends for another reason than a signal: 1 when the
   // store cannot be opened, 3 when this server lost the leader lock.
   std::atomic<int> exit_code{0};
@@ -243,6 +281,7 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config caf_config;
   caf_config.set("scheduler.max-threads", config.actor_threads);
+  caf_config.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system system{caf_config};
 
   auto modules = load_modules(config);
@@ -252,7 +291,7 @@ int main(int argc, char** argv) {
   caf::actor supervisor;
   auto start_actors = [&](store_factory factory) {
     auto spawned = system.spawn(supervisor_actor,
-                                standard_children(config, std::move(factory)),
+                                standard_children(config, std::move(factory), board),
                                 std::move(modules), restart_policy{}, gateway);
     caf::anon_send(gateway, caf::update_atom::value, role::supervisor, spawned);
     std::lock_guard<std::mutex> guard{supervisor_mutex};
@@ -292,16 +331,38 @@ int main(int argc, char** argv) {
   api_config.store_backend = config.uses_postgres() ? "postgresql" : "sqlite";
   api_config.node = node;
   api_config.max_capacity = config.max_worker_capacity;
+  api_config.board = board;
+  api_config.max_pending = config.max_pending_requests;
+  api_config.tokens = auth_tokens{config.api_key, config.admin_key};
+  api_config.metrics_public = config.metrics_public;
   auto handler_api = std::make_shared<api>(bridge, api_config);
   http_limits limits;
   limits.max_body_bytes = config.max_body_bytes;
   limits.idle_timeout = config.idle_timeout;
+  limits.read_timeout = config.read_timeout;
+  limits.max_connections = config.max_connections;
+  // Only catalogue imports carry large bodies; a heartbeat is small.
+  limits.body_limit = [small = std::min(config.max_worker_body_bytes,
+                                        config.max_body_bytes),
+                       large = config.max_body_bytes](std::string_view method,
+                                                      std::string_view target) {
+    auto path = target.substr(0, target.find('?'));
+    return method == "POST" && path == "/streams" ? large : small;
+  };
   limits.response_timeout = config.request_timeout * 2;
   server = std::make_unique<http_server>(
     [handler_api](http_request request, responder respond) {
       handler_api->handle(std::move(request), std::move(respond));
     },
     limits);
+  if (!config.tls_certificate.empty()) {
+    if (auto loaded = server->use_tls({config.tls_certificate, config.tls_key});
+        !loaded) {
+      log->error("tls-unusable error=\"{}\"", describe(loaded.error()));
+      shutdown_actors();
+      return 1;
+    }
+  }
   auto port = server->listen(config.listen_host, config.listen_port);
   if (!port) {
     log->error("listen-failed error=\"{}\"", describe(port.error()));
@@ -312,7 +373,9 @@ int main(int argc, char** argv) {
   auto shown_host = config.listen_host.find(':') != std::string::npos
                       ? "[" + config.listen_host + "]"
                       : config.listen_host;
-  log->info("http-listening address={}:{}", shown_host, *port);
+  auto scheme = config.tls_certificate.empty() ? "http" : "https";
+  log->info("http-listening address={}:{} scheme={}", shown_host, *port,
+            scheme);
 
   // With PostgreSQL the server listens first, as a standby, so that probes
   // and workers get a reply naming the leader while it waits for the lock.
@@ -324,7 +387,8 @@ int main(int argc, char** argv) {
     pg.catalog_table = config.catalog_table;
     pg.advertise = !config.advertise_url.empty()
                      ? config.advertise_url
-                     : "http://" + shown_host + ":" + std::to_string(*port);
+                     : std::string{scheme} + "://" + shown_host + ":"
+                         + std::to_string(*port);
     pg.standby_poll = config.standby_poll;
     candidate = std::thread{[&, pg] {
       auto keep_waiting = [&stopping] { return !stopping.load(); };

@@ -92,6 +92,7 @@ void registry::apply(const change& c) {
       i->second.row = c.worker;
       if (added)
         i->second.last_seen_steady_ms = now_.steady_ms;
+      touch(c.worker.server_id);
       break;
     }
     case change_kind::erase_worker: {
@@ -107,6 +108,8 @@ void registry::apply(const change& c) {
       for (auto id : named)
         cancel_handoff(id, streams_.at(id));
       workers_.erase(i);
+      if (board_ != nullptr)
+        board_->erase(c.worker.server_id);
       break;
     }
     case change_kind::put_assignment: {
@@ -118,8 +121,10 @@ void registry::apply(const change& c) {
         auto& old_owner = workers_.at(entry.owner);
         old_owner.streams.erase(c.assignment.stream_id);
         old_owner.unannounced.erase(c.assignment.stream_id);
+        touch(entry.owner);
       }
       entry.owner = c.assignment.server_id;
+      touch(entry.owner);
       entry.epoch = c.assignment.epoch;
       entry.assigned_at_ms = c.assignment.assigned_at_ms;
       workers_.at(entry.owner).streams.insert(c.assignment.stream_id);
@@ -135,6 +140,7 @@ void registry::apply(const change& c) {
       auto& owner = workers_.at(entry.owner);
       owner.streams.erase(c.assignment.stream_id);
       owner.unannounced.erase(c.assignment.stream_id);
+      touch(entry.owner);
       entry.owner.clear();
       entry.epoch = 0;
       entry.assigned_at_ms = 0;
@@ -190,6 +196,7 @@ void registry::cancel_handoff(std::int64_t stream_id, stream_entry& entry) {
     i->second.incoming.erase(stream_id);
   if (auto i = workers_.find(entry.owner); i != workers_.end())
     i->second.outgoing.erase(stream_id);
+  touch(entry.owner);
   entry.handoff_to.clear();
   entry.handoff_deadline_ms = 0;
   handoff_streams_.erase(stream_id);
@@ -227,6 +234,8 @@ std::uint64_t registry::free_all(worker& w) {
 
 std::size_t registry::load(const store_snapshot& snapshot, instant now) {
   now_ = now;
+  if (board_ != nullptr)
+    board_->clear();
   workers_.clear();
   streams_.clear();
   free_.clear();
@@ -345,6 +354,13 @@ registry::register_worker(const registration& request, instant now) {
 
   auto i = workers_.find(request.server_id);
   worker_row row;
+  if (i == workers_.end() && workers_.size() >= max_workers_)
+    return make_error(errc::limit_reached,
+                      std::to_string(workers_.size())
+                        + " workers are registered and the limit is "
+                        + std::to_string(max_workers_)
+                        + "; dead workers are forgotten after "
+                          "--dead-worker-retention, or raise --max-workers");
   if (i == workers_.end()) {
     row.server_id = request.server_id;
     row.registered_at_ms = now.wall_ms;
@@ -405,6 +421,76 @@ registry::register_worker(const registration& request, instant now) {
   return reply;
 }
 
+void registry::note_beat(worker& w, std::int64_t steady_ms,
+                         std::int64_t wall_ms, std::int64_t reported_count,
+                         const std::string& status) {
+  if (w.interval_started) {
+    auto gap = steady_ms - w.last_seen_steady_ms;
+    auto interval = static_cast<std::uint32_t>(
+      std::clamp<std::int64_t>(gap, 0, std::numeric_limits<std::uint32_t>::max()));
+    if (w.intervals.size() < max_intervals)
+      w.intervals.push_back(interval);
+    else
+      w.intervals[w.next_interval] = interval;
+    w.next_interval = (w.next_interval + 1) % max_intervals;
+  }
+  w.interval_started = true;
+  w.last_seen_steady_ms = std::max(w.last_seen_steady_ms, steady_ms);
+  w.row.last_heartbeat_ms = std::max(w.row.last_heartbeat_ms, wall_ms);
+  w.row.reported_status = status;
+  w.reported_count = reported_count;
+}
+
+void registry::note_beats(worker& w, const std::vector<fast_beat>& beats) {
+  // Only a live worker's heartbeats count: a slot is open only while its
+  // worker is active, and the registry closes it before declaring it dead.
+  if (w.row.state != worker_state::active)
+    return;
+  for (const auto& beat : beats)
+    note_beat(w, beat.steady_ms, beat.wall_ms, beat.reported_count,
+              beat.reported_status);
+}
+
+void registry::touch(const std::string& server_id) {
+  auto i = workers_.find(server_id);
+  if (i == workers_.end())
+    return;
+  ++i->second.lease_version;
+  if (board_ != nullptr)
+    note_beats(i->second, board_->close(server_id));
+}
+
+void registry::attach_board(heartbeat_board* board) {
+  board_ = board;
+  if (board_ != nullptr)
+    board_->clear();
+}
+
+void registry::collect_beats() {
+  if (board_ == nullptr || !board_->has_beats())
+    return;
+  for (auto& [server_id, beats] : board_->collect())
+    if (auto i = workers_.find(server_id); i != workers_.end())
+      note_beats(i->second, beats);
+}
+
+std::uint64_t registry::lease_version(const std::string& server_id) const {
+  auto i = workers_.find(server_id);
+  return i == workers_.end() ? 0 : i->second.lease_version;
+}
+
+void registry::open_slot(const std::string& server_id, std::uint64_t version) {
+  if (board_ == nullptr)
+    return;
+  auto i = workers_.find(server_id);
+  if (i == workers_.end() || i->second.lease_version != version
+      || i->second.row.state != worker_state::active
+      || !i->second.outgoing.empty())
+    return;
+  board_->open(server_id, std::make_shared<const lease_snapshot>(
+                            make_lease_snapshot(leases_of(i->second))));
+}
+
 caf::expected<heartbeat_reply>
 registry::record_heartbeat(const heartbeat& request, instant now) {
   now_ = now;
@@ -412,21 +498,8 @@ registry::record_heartbeat(const heartbeat& request, instant now) {
   if (w == nullptr)
     return lookup_error(request.server_id);
 
-  if (w->interval_started) {
-    auto gap = now.steady_ms - w->last_seen_steady_ms;
-    auto interval = static_cast<std::uint32_t>(
-      std::clamp<std::int64_t>(gap, 0, std::numeric_limits<std::uint32_t>::max()));
-    if (w->intervals.size() < max_intervals)
-      w->intervals.push_back(interval);
-    else
-      w->intervals[w->next_interval] = interval;
-    w->next_interval = (w->next_interval + 1) % max_intervals;
-  }
-  w->interval_started = true;
-  w->last_seen_steady_ms = now.steady_ms;
-  w->row.last_heartbeat_ms = now.wall_ms;
-  w->row.reported_status = request.reported_status;
-  w->reported_count = request.reported_count;
+  note_beat(*w, now.steady_ms, now.wall_ms, request.reported_count,
+            request.reported_status);
   if (request.lists_streams && !w->outgoing.empty()) {
     // Revoked streams the worker no longer captures go to their receivers.
     std::set<std::int64_t> listed(request.stream_ids.begin(),
@@ -561,8 +634,13 @@ failure_report registry::declare_dead(const std::vector<liveness>& verdicts,
   failure_report report;
   for (const auto& verdict : verdicts) {
     auto* w = find_active(verdict.server_id);
+    if (w == nullptr)
+      continue;
+    // Closing the slot takes the heartbeats answered on HTTP threads, so
+    // none of them can slip in after the verdict.
+    touch(verdict.server_id);
     // A heartbeat that arrived after the verdict was made saves the worker.
-    if (w == nullptr || w->last_seen_steady_ms > verdict.last_seen_steady_ms)
+    if (w->last_seen_steady_ms > verdict.last_seen_steady_ms)
       continue;
     auto row = w->row;
     row.state = worker_state::dead;
@@ -659,6 +737,7 @@ registry::begin_handoffs(const std::vector<stream_move>& moves, instant now,
     entry.handoff_to = move.to;
     entry.handoff_deadline_ms = now.steady_ms + timeout_ms;
     workers_.at(move.from).outgoing.insert(move.stream_id);
+    touch(move.from);
     receiver->incoming.insert(move.stream_id);
     handoff_streams_.insert(move.stream_id);
     if (timeout_ms <= 0)
@@ -748,7 +827,20 @@ caf::expected<worker_view> registry::set_draining(const std::string& server_id,
 
 // -- catalogue ----------------------------------------------------------------
 
-catalog_update registry::put_streams(const std::vector<stream_row>& rows) {
+caf::expected<catalog_update>
+registry::put_streams(const std::vector<stream_row>& rows) {
+  std::set<std::int64_t> added;
+  for (const auto& row : rows)
+    if (streams_.count(row.id) == 0)
+      added.insert(row.id);
+  if (streams_.size() + added.size() > max_streams_)
+    return make_error(errc::limit_reached,
+                      "the catalogue holds " + std::to_string(streams_.size())
+                        + " streams and may hold at most "
+                        + std::to_string(max_streams_) + "; these "
+                        + std::to_string(added.size())
+                        + " new streams do not fit; remove streams or raise "
+                          "--max-streams");
   catalog_update result;
   for (const auto& row : rows) {
     auto i = streams_.find(row.id);

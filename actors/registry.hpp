@@ -1,10 +1,12 @@
 #pragma once
 
+#include "actors/heartbeat_board.hpp"
 #include "actors/types.hpp"
 
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -58,6 +60,22 @@ public:
 
   caf::expected<heartbeat_reply> record_heartbeat(const heartbeat& request,
                                                   instant now);
+
+  /// Shares heartbeats with `board` (see heartbeat_board); null detaches.
+  /// The registry closes a worker's slot before any change to the worker.
+  void attach_board(heartbeat_board* board);
+
+  /// Notes the heartbeats that HTTP threads answered from the board. Call
+  /// before anything that reads heartbeat times.
+  void collect_beats();
+
+  /// Counts changes to a worker's leases or state; 0 for an unknown worker.
+  std::uint64_t lease_version(const std::string& server_id) const;
+
+  /// Opens the worker's board slot with its current leases, unless the
+  /// worker changed since `version`, is not active or is handing streams
+  /// off (whose heartbeats the registry must see).
+  void open_slot(const std::string& server_id, std::uint64_t version);
 
   /// Gives the worker up to `requested_count` unassigned streams, waiting
   /// ones first, within its free capacity.
@@ -124,7 +142,16 @@ public:
                                           bool draining, instant now);
 
   /// Adds streams to the catalogue or updates their url, name and metadata.
-  catalog_update put_streams(const std::vector<stream_row>& rows);
+  /// Fails, changing nothing, if the catalogue would exceed its limit.
+  caf::expected<catalog_update> put_streams(const std::vector<stream_row>& rows);
+
+  /// Caps the workers known at once (dead ones included until forgotten)
+  /// and the streams in the catalogue. Rows loaded from the store are kept
+  /// even past the caps.
+  void set_limits(std::size_t max_workers, std::size_t max_streams) {
+    max_workers_ = max_workers;
+    max_streams_ = max_streams;
+  }
 
   /// Removes a stream from the catalogue, taking it from its owner. Returns
   /// the former owner, empty if it had none.
@@ -194,6 +221,8 @@ private:
     /// Wall-clock milliseconds until which the worker receives no streams
     /// because it failed repeatedly; 0 when not quarantined.
     std::int64_t quarantined_until_ms = 0;
+    /// Incremented by every change to the worker's leases or state.
+    std::uint64_t lease_version = 0;
   };
 
   static constexpr std::size_t max_intervals = 64;
@@ -238,6 +267,13 @@ private:
   void complete_handoff(std::int64_t stream_id);
   void membership_changed(const char* what, instant now);
   worker* find_active(const std::string& server_id);
+  /// Marks a change to the worker: a new lease version and a closed slot.
+  void touch(const std::string& server_id);
+  /// Notes heartbeats taken from the board for `w`.
+  void note_beats(worker& w, const std::vector<fast_beat>& beats);
+  /// Notes one heartbeat's time and report.
+  void note_beat(worker& w, std::int64_t steady_ms, std::int64_t wall_ms,
+                 std::int64_t reported_count, const std::string& status);
   caf::error lookup_error(const std::string& server_id) const;
   worker_view view_of(const worker& w, instant now) const;
   std::vector<stream_lease> leases_of(const worker& w) const;
@@ -261,6 +297,9 @@ private:
   /// heartbeat clock from it.
   instant now_;
   journal journal_;
+  heartbeat_board* board_ = nullptr;
+  std::size_t max_workers_ = std::numeric_limits<std::size_t>::max();
+  std::size_t max_streams_ = std::numeric_limits<std::size_t>::max();
 };
 
 } // namespace orchestrator

@@ -216,7 +216,10 @@ caf::result<module_status> reload_module(supervisor_self* self,
   auto found = find_module(self->state, name);
   if (!found)
     return found.error();
-  auto [m, r] = *found;
+  // Plain variables, not a structured binding: clang 14 rejects capturing
+  // one in the lambda below.
+  auto* m = found->first;
+  auto* r = found->second;
 
   // A failed reload leaves the role on what it runs now.
   auto reject = [&](const caf::error& reason) -> caf::error {
@@ -324,8 +327,9 @@ std::string module_settings_json(const settings& config) {
     .dump();
 }
 
-std::vector<child_spec> standard_children(const settings& config,
-                                          store_factory open_store) {
+std::vector<child_spec>
+standard_children(const settings& config, store_factory open_store,
+                  std::shared_ptr<heartbeat_board> board) {
   auto module_settings = module_settings_json(config);
   std::vector<child_spec> result;
 
@@ -363,11 +367,11 @@ std::vector<child_spec> standard_children(const settings& config,
   result.push_back(std::move(store));
 
   result.push_back(make_child(role::coordinator,
-                              [config](caf::local_actor* sup,
-                                       const peers& handles,
-                                       const strategy_ptr&) {
+                              [config, board](caf::local_actor* sup,
+                                              const peers& handles,
+                                              const strategy_ptr&) {
                                 return caf::actor{sup->spawn(
-                                  coordinator_actor, config, handles)};
+                                  coordinator_actor, config, handles, board)};
                               }));
 
   auto balancer_spec = make_child(

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/config.hpp"
+#include "actors/heartbeat_board.hpp"
 #include "actors/peers.hpp"
 #include "actors/store_actor.hpp"
 #include "modules/module_loader.hpp"
@@ -64,9 +65,11 @@ struct module_candidate {
 };
 
 /// Returns the children of a server, in start order. Each role starts with
-/// its basic variant unless a loaded module enhances it.
-std::vector<child_spec> standard_children(const settings& config,
-                                          store_factory open_store);
+/// its basic variant unless a loaded module enhances it. Every coordinator
+/// shares `board`, if set, with the HTTP threads.
+std::vector<child_spec>
+standard_children(const settings& config, store_factory open_store,
+                  std::shared_ptr<heartbeat_board> board = nullptr);
 
 /// Returns the settings handed to every module's factory, as a JSON object.
 std::string module_settings_json(const settings& config);

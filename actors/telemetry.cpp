@@ -101,10 +101,19 @@ telemetry::telemetry()
                 .Name("orchestrator_dependency_retries_total")
                 .Help("Retried calls to a dependency")
                 .Register(r);
+  shed_ = &BuildCounter()
+             .Name("orchestrator_requests_shed_total")
+             .Help("Requests refused with 503 because too many were waiting, "
+                   "by priority class")
+             .Register(r);
   // Known label values start at zero, so rates work before the first event.
   for (const char* reason : {"heartbeat_timeout", "phi_accrual", "operator"})
     deaths_->Add({{"reason", reason}});
   retries_->Add({{"dependency", "store"}});
+}
+
+void telemetry::request_shed(const std::string& what) {
+  shed_->Add({{"class", what}}).Increment();
 }
 
 void telemetry::heartbeat_received() {

@@ -52,6 +52,9 @@ public:
   void store_committed(double seconds, std::size_t changes, bool ok);
   /// Records a retry of a call to a dependency, such as "store".
   void dependency_retried(const std::string& dependency);
+  /// Records a request refused because the server was overloaded; `what`
+  /// names its priority class, such as "heartbeats".
+  void request_shed(const std::string& what);
 
   /// Renders every metric in the Prometheus text format, version 0.0.4.
   std::string render(const scrape_state& state);
@@ -73,6 +76,7 @@ private:
   prometheus::Counter* commit_failures_;
   prometheus::Counter* changes_committed_;
   prometheus::Family<prometheus::Counter>* retries_;
+  prometheus::Family<prometheus::Counter>* shed_;
   std::int64_t started_at_ms_;
 };
 

@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
   app.add_option("--server", o.server_url,
                  "URL of a running orchestrator on 127.0.0.1 or ::1; without it the "
                  "bench starts one on a free loopback port with a fresh SQLite file");
+  app.add_option("--api-key", o.api_key,
+                 "Worker token to send as 'Authorization: Bearer' with the load")
+    ->envname("ORCHESTRATOR_API_KEY");
+  app.add_option("--admin-key", o.admin_key,
+                 "Admin token to send with set-up requests such as POST /streams")
+    ->envname("ORCHESTRATOR_ADMIN_KEY");
   app.add_option("--orchestrator", o.orchestrator_binary, "Orchestrator binary to start")
     ->capture_default_str();
   app.add_option("--server-arg", o.server_args,

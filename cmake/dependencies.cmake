@@ -16,6 +16,7 @@ find_package(spdlog 1.10 REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
 find_package(CLI11 2.1 REQUIRED)
 find_package(SQLite3 REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
 # Debian ships no version file for prometheus-cpp, so no version is asked.
 find_package(prometheus-cpp REQUIRED)
 find_package(PkgConfig REQUIRED)

@@ -8,19 +8,49 @@
 #include <caf/sec.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 namespace orchestrator {
 
 namespace {
 
 http_response json_response(unsigned status, const json& body) {
-  return http_response::json(status, body.dump());
+  // Path and query text echoed in a reply may contain bytes that are not
+  // UTF-8. They become U+FFFD instead of making dump() throw.
+  return http_response::json(
+    status, body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 http_response detail_response(unsigned status, const std::string& text) {
   return json_response(status, {{"detail", text}});
+}
+
+/// The reply to a legacy heartbeat, written without a JSON tree because it
+/// is the most frequent request.
+http_response heartbeat_response(const heartbeat& beat,
+                                 const lease_snapshot& leases) {
+  auto count = static_cast<std::int64_t>(leases.ids.size());
+  // With stream_ids the sets are compared, else only the counts.
+  bool in_sync = count == beat.reported_count;
+  if (beat.lists_streams) {
+    auto listed = beat.stream_ids;
+    std::sort(listed.begin(), listed.end());
+    listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
+    in_sync = listed == leases.ids;
+  }
+  std::string body;
+  body.reserve(96 + leases.json.size());
+  body += "{\"in_sync\":";
+  body += in_sync ? "true" : "false";
+  body += ",\"owned_streams\":";
+  body += leases.json;
+  body += ",\"status\":\"heartbeat_updated\",\"stream_count\":";
+  body += std::to_string(count);
+  body += '}';
+  return http_response::json(200, std::move(body));
 }
 
 http_response with_retry_after(http_response response, int seconds) {
@@ -41,14 +71,23 @@ std::function<void(caf::expected<Reply>)> reply_with(responder respond,
   };
 }
 
+/// Returns the response to a body that does not parse: 400 naming the key
+/// for a key repeated in one object, else 422 with every error.
+http_response unparsable_body(const std::vector<field_error>& errors) {
+  for (const auto& e : errors)
+    if (e.type == duplicate_key_error)
+      return detail_response(400, e.msg);
+  return json_response(422, validation_body(errors));
+}
+
 /// Parses the body as a JSON object and decodes it with `decode`; on failure
-/// responds 422 and returns nothing.
+/// responds 400 or 422 and returns nothing.
 template <class Decode>
 auto decode_body(const routed_request& request, const responder& respond,
                  Decode decode) -> decltype(decode(json{}).value) {
   auto body = parse_object(request.raw.body);
   if (!body) {
-    respond(json_response(422, validation_body(body.errors)));
+    respond(unparsable_body(body.errors));
     return std::nullopt;
   }
   auto result = decode(*body.value);
@@ -78,15 +117,14 @@ std::optional<double> query_number(const routed_request& request,
   auto text = request.query_value(key);
   if (!text)
     return fallback;
+  // from_chars takes no spaces, sign '+' or hexadecimal, unlike stod.
   std::optional<double> value;
-  try {
-    std::size_t used = 0;
-    auto parsed = std::stod(*text, &used);
-    if (used == text->size() && std::isfinite(parsed))
-      value = parsed;
-  } catch (const std::exception&) {
-    // Not a number: reported below.
-  }
+  double parsed = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(),
+                                      parsed);
+  if (error == std::errc{} && end == text->data() + text->size()
+      && std::isfinite(parsed))
+    value = parsed;
   if (!value) {
     respond(json_response(
       422, validation_body({field_error{{"query", key},
@@ -116,14 +154,10 @@ std::optional<std::int64_t> query_integer(const routed_request& request,
                                           const responder& respond) {
   auto text = request.query_value(key);
   if (text) {
-    std::size_t used = 0;
-    bool integral = false;
-    try {
-      std::stoll(*text, &used);
-      integral = used == text->size();
-    } catch (const std::exception&) {
-      // Not an integer: reported below.
-    }
+    std::int64_t parsed = 0;
+    auto [end, error] = std::from_chars(
+      text->data(), text->data() + text->size(), parsed);
+    bool integral = error == std::errc{} && end == text->data() + text->size();
     if (!integral) {
       respond(json_response(
         422, validation_body({field_error{{"query", key},
@@ -149,6 +183,18 @@ bool check_server_id(const std::string& id, const responder& respond) {
                                       "must be 1 to 128 printable ASCII "
                                       "characters without spaces or '/'",
                                       "value_error.server_id"}})));
+  return false;
+}
+
+/// Validates the free-text reason of an emergency: 1 to 128 characters,
+/// which the router has already checked for UTF-8 and control characters.
+bool check_reason(const std::string& reason, const responder& respond) {
+  if (!reason.empty() && reason.size() <= 128)
+    return true;
+  respond(json_response(
+    422, validation_body({field_error{{"query", "reason"},
+                                      "must be 1 to 128 characters",
+                                      "value_error.any_str.length"}})));
   return false;
 }
 
@@ -340,6 +386,8 @@ http_response error_response(const caf::error& err) {
       || is(err, errc::lock_held))
     return with_retry_after(detail_response(503, text),
                             static_cast<int>(retry_after_of(err, 5)));
+  if (is(err, errc::limit_reached))
+    return with_retry_after(detail_response(503, text), 30);
   if (is(err, errc::not_ready) || is(err, errc::unavailable))
     return with_retry_after(detail_response(503, text), 1);
   if (err == caf::sec::request_timeout
@@ -355,6 +403,7 @@ api::api(actor_bridge bridge, api_settings config)
   : bridge_(std::move(bridge)),
     config_(std::move(config)),
     outcomes_(std::make_shared<stream_outcomes>()),
+    pending_(std::make_shared<std::atomic<std::size_t>>(0)),
     started_ms_(now_instant().wall_ms) {
   add_worker_routes();
   add_listing_routes();
@@ -364,6 +413,7 @@ api::api(actor_bridge bridge, api_settings config)
   add_metrics_routes();
   add_resilience_routes();
   add_generation_two_routes();
+  protect_routes();
   router_.set_observer([](const std::string& method, const std::string& route,
                           unsigned status, double seconds) {
     telemetry::global().request_served(method, route, status, seconds);
@@ -371,10 +421,95 @@ api::api(actor_bridge bridge, api_settings config)
 }
 
 void api::handle(http_request request, responder respond) const {
-  if (config_.node && !config_.node->leading()
-      && answer_as_follower(request, respond))
+  if (!admit(request, respond))
     return;
   router_.dispatch(std::move(request), std::move(respond));
+}
+
+bool api::admit(const http_request& request, responder& respond) const {
+  auto path = std::string_view{request.target}.substr(0, request.target.find('?'));
+  bool post = request.method == "POST";
+  // Probes and scrapes are cheap and must work when the server is busy.
+  if (path == "/health" || path == "/ready" || path == "/metrics")
+    return true;
+  std::size_t limit = config_.max_pending / 2;
+  const char* what = "listing and admin requests";
+  if (post && (path == "/heartbeat" || path == "/api/heartbeat")) {
+    limit = config_.max_pending;
+    what = "heartbeats";
+  } else if ((post
+              && (path == "/register" || path == "/streams/assign"
+                  || path == "/streams/release" || path == "/diagnostic"
+                  || path == "/api/workers/register"
+                  || path == "/api/streams/update"))
+             || path == "/api/streams/assign") {
+    limit = config_.max_pending * 3 / 4;
+    what = "worker requests";
+  }
+  auto busy = pending_->load(std::memory_order_relaxed);
+  if (busy >= limit) {
+    telemetry::global().request_shed(what);
+    respond(with_retry_after(
+      detail_response(503, std::string{"the orchestrator is overloaded ("}
+                             + std::to_string(busy) + " requests waiting); "
+                             + what + " are refused first; retry later"),
+      1));
+    return false;
+  }
+  pending_->fetch_add(1, std::memory_order_relaxed);
+  // Counted until every copy of the responder is gone: answered, or lost
+  // by a handler that never answers.
+  auto ticket = std::shared_ptr<void>(nullptr, [pending = pending_](void*) {
+    pending->fetch_sub(1, std::memory_order_relaxed);
+  });
+  respond = [inner = std::move(respond), ticket](http_response response) {
+    inner(std::move(response));
+  };
+  return true;
+}
+
+void api::protect_routes() {
+  struct route_access {
+    const char* method;
+    const char* pattern;
+    access_level level;
+  };
+  // Every other route needs the worker token.
+  const route_access table[] = {
+    {"GET", "/health", access_level::open},
+    {"GET", "/ready", access_level::open},
+    {"GET", "/metrics",
+     config_.metrics_public ? access_level::open : access_level::worker},
+    {"POST", "/rebalance/basic", access_level::admin},
+    {"POST", "/rebalance/smart", access_level::admin},
+    {"POST", "/instances/{}/drain", access_level::admin},
+    {"DELETE", "/instances/{}/drain", access_level::admin},
+    {"POST", "/instances/{}/failure", access_level::admin},
+    {"DELETE", "/instances/{}", access_level::admin},
+    {"POST", "/resilience/recovery/{}", access_level::admin},
+    {"POST", "/resilience/emergency/{}", access_level::admin},
+    {"DELETE", "/resilience/freeze", access_level::admin},
+    {"POST", "/modules/{}/reload", access_level::admin},
+    {"POST", "/modules/{}/disable", access_level::admin},
+    {"POST", "/streams", access_level::admin},
+    {"DELETE", "/streams/{}", access_level::admin},
+  };
+  for (const auto& entry : table)
+    if (!router_.set_access(entry.method, entry.pattern, entry.level))
+      throw std::logic_error(std::string{"no route "} + entry.method + " "
+                             + entry.pattern + " to protect");
+  // Authentication comes first, so that a standby gives the leader's
+  // address only to clients with a token.
+  router_.set_guard([this](const http_request& request, access_level needed,
+                           const responder& respond) {
+    if (auto refusal = check_access(config_.tokens, needed,
+                                    request.authorization)) {
+      respond(std::move(*refusal));
+      return true;
+    }
+    return config_.node && !config_.node->leading()
+           && answer_as_follower(request, respond);
+  });
 }
 
 bool api::answer_as_follower(const http_request& request,
@@ -457,11 +592,33 @@ void api::add_worker_routes() {
     if (!body)
       return;
     auto bridge = bridge_;
-    auto beat = body->beat;
-    auto metrics = body->metrics;
+    auto beat = std::move(body->beat);
+    auto metrics = std::move(body->metrics);
+    // Samples of known, live workers enter the history.
+    auto record_metrics = [bridge, id = beat.server_id,
+                           metrics = std::move(metrics)]() mutable {
+      if (!metrics)
+        return;
+      metrics->recorded_at_ms = now_instant().wall_ms;
+      bridge.tell(role::metrics, atoms::record_atom::value, id, *metrics);
+      bridge.tell(role::store, atoms::record_atom::value, id, *metrics);
+    };
+    if (config_.board) {
+      auto now = now_instant();
+      auto leases = config_.board->record(
+        beat.server_id,
+        fast_beat{now.steady_ms, now.wall_ms, beat.reported_count,
+                  beat.reported_status});
+      if (leases) {
+        telemetry::global().heartbeat_received();
+        record_metrics();
+        respond(heartbeat_response(beat, *leases));
+        return;
+      }
+    }
     bridge_.ask<heartbeat_reply>(
       role::coordinator,
-      [respond, bridge, beat, metrics](caf::expected<heartbeat_reply> reply) mutable {
+      [respond, beat, record_metrics](caf::expected<heartbeat_reply> reply) mutable {
         if (!reply) {
           auto response = error_response(reply.error());
           if (is(reply.error(), errc::worker_dead)) {
@@ -473,29 +630,8 @@ void api::add_worker_routes() {
           respond(std::move(response));
           return;
         }
-        // Only samples of known, live workers enter the history.
-        if (metrics) {
-          metrics->recorded_at_ms = now_instant().wall_ms;
-          bridge.tell(role::metrics, atoms::record_atom::value, beat.server_id,
-                      *metrics);
-          bridge.tell(role::store, atoms::record_atom::value, beat.server_id,
-                      *metrics);
-        }
-        auto count = static_cast<std::int64_t>(reply->owned.size());
-        // With stream_ids the sets are compared, else only the counts.
-        bool in_sync = count == beat.reported_count;
-        if (beat.lists_streams) {
-          std::set<std::int64_t> listed(beat.stream_ids.begin(),
-                                        beat.stream_ids.end());
-          std::set<std::int64_t> owned;
-          for (const auto& lease : reply->owned)
-            owned.insert(lease.stream_id);
-          in_sync = listed == owned;
-        }
-        respond(json_response(200, {{"status", "heartbeat_updated"},
-                                    {"stream_count", count},
-                                    {"in_sync", in_sync},
-                                    {"owned_streams", to_json(reply->owned)}}));
+        record_metrics();
+        respond(heartbeat_response(beat, make_lease_snapshot(reply->owned)));
       },
       atoms::heartbeat_atom::value, beat);
   });
@@ -1096,6 +1232,8 @@ void api::add_resilience_routes() {
     if (!check_server_id(id, respond))
       return;
     auto reason = request.query_value("reason").value_or("operator");
+    if (!check_reason(reason, respond))
+      return;
     bridge_.ask<failure_report>(
       role::coordinator,
       [respond, id, reason](caf::expected<failure_report> report) {
@@ -1420,7 +1558,7 @@ void api::add_catalog_routes() {
   router_.add("POST", "/streams", [this](routed_request request, responder respond) {
     auto body = parse_json(request.raw.body);
     if (!body) {
-      respond(json_response(422, validation_body(body.errors)));
+      respond(unparsable_body(body.errors));
       return;
     }
     auto rows = decode_streams(*body.value, config_.max_streams_per_request);
@@ -1467,23 +1605,15 @@ void api::add_catalog_routes() {
   });
 
   router_.add("DELETE", "/streams/{}", [this](routed_request request, responder respond) {
-    const auto& text = request.params[0];
-    std::int64_t stream_id = 0;
-    bool valid = false;
-    try {
-      std::size_t used = 0;
-      stream_id = std::stoll(text, &used);
-      valid = used == text.size() && stream_id > 0;
-    } catch (const std::exception&) {
-      valid = false;
-    }
-    if (!valid) {
+    auto parsed = parse_stream_id(request.params[0]);
+    if (!parsed) {
       respond(json_response(
         422, validation_body({field_error{{"path", "stream_id"},
                                           "value is not a valid positive integer",
                                           "type_error.integer"}})));
       return;
     }
+    auto stream_id = *parsed;
     bridge_.ask<std::string>(
       role::coordinator,
       reply_with<std::string>(respond, [stream_id](std::string& owner) {

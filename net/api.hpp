@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/heartbeat_board.hpp"
 #include "actors/node_state.hpp"
 #include "net/actor_bridge.hpp"
 #include "net/json_codec.hpp"
@@ -22,6 +23,17 @@ struct api_settings {
   std::shared_ptr<const node_state> node;
   /// Largest capacity a worker may claim; larger claims are capped.
   std::uint32_t max_capacity = 100000;
+  /// Where heartbeats that change nothing are answered without the
+  /// coordinator; null sends every heartbeat to the coordinator.
+  std::shared_ptr<heartbeat_board> board;
+  /// Requests waiting for the actors at once. Past half of it, listing and
+  /// admin requests get 503; past three quarters, other worker requests
+  /// too; heartbeats only past all of it.
+  std::size_t max_pending = 4096;
+  /// Bearer tokens; with none, every request passes.
+  auth_tokens tokens;
+  /// Serve GET /metrics without a token, for scrapers that send none.
+  bool metrics_public = false;
 };
 
 /// The HTTP API of the orchestrator. It decodes and validates each request,
@@ -44,6 +56,8 @@ private:
   void add_metrics_routes();
   void add_resilience_routes();
   void add_generation_two_routes();
+  /// Sets the token each route needs and checks it before any handler.
+  void protect_routes();
   /// Responds for a server that does not lead. Returns false when the
   /// request goes on to the routes.
   bool answer_as_follower(const http_request& request,
@@ -56,9 +70,14 @@ private:
     std::atomic<std::uint64_t> cancelled{0};
   };
 
+  /// Admits a request by its priority; returns false after answering 503.
+  bool admit(const http_request& request, responder& respond) const;
+
   actor_bridge bridge_;
   api_settings config_;
   std::shared_ptr<stream_outcomes> outcomes_;
+  /// Requests admitted and not yet answered.
+  std::shared_ptr<std::atomic<std::size_t>> pending_;
   std::int64_t started_ms_;
   router router_;
 };

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -20,6 +21,7 @@ struct http_request {
   /// The request target: path plus optional query string.
   std::string target;
   std::string body;
+  std::string authorization = {};
 };
 
 struct http_response {
@@ -46,19 +48,57 @@ using responder = std::function<void(http_response)>;
 /// or later from another thread.
 using request_handler = std::function<void(http_request, responder)>;
 
+/// Returns the largest body accepted for a method and target; requests
+/// with a larger body get 413 before their body is read.
+using body_limit_function
+  = std::function<std::uint64_t(std::string_view method,
+                                std::string_view target)>;
+
 struct http_limits {
+  /// The largest body of any request.
   std::uint64_t max_body_bytes = 4 * 1024 * 1024;
+  /// A smaller limit per route, if set; never above max_body_bytes.
+  body_limit_function body_limit;
   std::uint32_t max_header_bytes = 16 * 1024;
-  /// A connection with no complete request for this long is closed.
+  /// Open connections past this are answered 503 and closed at once.
+  std::uint32_t max_connections = 10'000;
+  /// A kept-alive connection with no new request for this long is closed.
   std::chrono::milliseconds idle_timeout{60'000};
+  /// A request must arrive completely within this time of its first byte,
+  /// and a response must be taken by the client within it; a slower client
+  /// is closed.
+  std::chrono::milliseconds read_timeout{10'000};
   /// A request without a response after this long gets 504; a backstop in
   /// case a handler never responds.
   std::chrono::milliseconds response_timeout{10'000};
 };
 
-/// An HTTP/1.1 server on Boost.Beast with keep-alive, body and header
-/// limits, and idle timeouts. Requests are read on the server's own I/O
-/// threads and handed to the request handler.
+/// Certificate and key for HTTPS; both empty serve plain HTTP.
+struct tls_files {
+  /// PEM certificate chain, the server's certificate first.
+  std::string certificate;
+  /// PEM private key of that certificate.
+  std::string private_key;
+
+  bool enabled() const {
+    return !certificate.empty();
+  }
+};
+
+/// Counters of what the server refused or closed, for /metrics and tests.
+struct http_server_counters {
+  std::uint64_t connections_open = 0;
+  std::uint64_t connections_refused = 0;
+  std::uint64_t idle_closed = 0;
+  std::uint64_t slow_closed = 0;
+  std::uint64_t rejected = 0;
+};
+
+/// An HTTP/1.1 server on Boost.Asio with Beast's parser: keep-alive, limits
+/// on headers, bodies and connections, idle and read timeouts checked by one
+/// periodic sweep instead of a timer per request, and optional TLS. Requests
+/// are read on the server's own I/O threads and handed to the handler; a
+/// response given while the handler runs is written without a thread hop.
 class http_server {
 public:
   http_server(request_handler handler, http_limits limits);
@@ -66,6 +106,10 @@ public:
 
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;
+
+  /// Loads the certificate and key; call before start(). Fails with a
+  /// message naming the file that could not be used.
+  caf::expected<void> use_tls(const tls_files& files);
 
   /// Binds and listens; returns the bound port, which differs from `port`
   /// when `port` is 0.
@@ -78,9 +122,11 @@ public:
   /// Stops accepting, closes connections and joins the I/O threads.
   void stop();
 
+  http_server_counters counters() const;
+
 private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;
 };
 
 } // namespace orchestrator

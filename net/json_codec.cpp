@@ -1,5 +1,7 @@
 #include "net/json_codec.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <limits>
@@ -8,6 +10,12 @@
 namespace orchestrator {
 
 namespace {
+
+bool has_control_character(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](unsigned char c) {
+    return c < 0x20 || c == 0x7f;
+  });
+}
 
 /// Reads the fields of one JSON object and collects every problem, so a
 /// client sees all of them in one 422 reply.
@@ -35,6 +43,12 @@ public:
            "ensure this value has at most " + std::to_string(max_length)
              + " characters",
            "value_error.any_str.max_length");
+      return std::nullopt;
+    }
+    if (has_control_character(value)) {
+      fail(key, "must not contain control characters (U+0000 to U+001F, "
+                "U+007F)",
+           "value_error.str.control_character");
       return std::nullopt;
     }
     return value;
@@ -82,9 +96,11 @@ public:
     return value;
   }
 
-  /// Reads an array of integers; `max_items` bounds its length.
+  /// Reads an array of integers of at least `min`; `max_items` bounds its
+  /// length.
   std::optional<std::vector<std::int64_t>>
-  int_array_field(const char* key, bool required, std::size_t max_items) {
+  int_array_field(const char* key, bool required, std::size_t max_items,
+                  std::int64_t min = 1) {
     auto i = object_.find(key);
     if (i == object_.end() || i->is_null())
       return missing<std::vector<std::int64_t>>(key, required, std::nullopt);
@@ -108,6 +124,14 @@ public:
         errors_.push_back(field_error{path(key, std::to_string(k)),
                                       "value is not a valid integer",
                                       "type_error.integer"});
+        ok = false;
+        continue;
+      }
+      if (*value < min) {
+        errors_.push_back(field_error{path(key, std::to_string(k)),
+                                      "ensure this value is at least "
+                                        + std::to_string(min),
+                                      "value_error.number.not_ge"});
         ok = false;
         continue;
       }
@@ -288,7 +312,40 @@ decoded<json> parse_json(std::string_view text) {
       --depth;
     }
   }
-  auto value = json::parse(text, nullptr, false);
+  // Parsers differ in which of two values under one key they keep, so a
+  // repeated key is an error instead of a silent choice.
+  std::vector<std::set<std::string>> open_objects;
+  std::optional<std::string> repeated;
+  json::parser_callback_t track_keys = [&](int, json::parse_event_t event,
+                                           json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !repeated
+               && !open_objects.back().insert(parsed.get<std::string>()).second) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  auto value = json::parse(text, track_keys, false);
+  if (!value.is_discarded() && repeated) {
+    // A long key is cut at a character boundary, so the reply stays small
+    // and valid UTF-8.
+    constexpr std::size_t max_shown = 100;
+    if (repeated->size() > max_shown) {
+      auto cut = max_shown;
+      while (cut > 0 && (static_cast<unsigned char>((*repeated)[cut]) & 0xc0) == 0x80)
+        --cut;
+      *repeated = repeated->substr(0, cut) + "...";
+    }
+    result.errors.push_back(field_error{{"body"},
+                                        "the key \"" + *repeated
+                                          + "\" appears twice in one JSON "
+                                            "object; send each key once",
+                                        duplicate_key_error});
+    return result;
+  }
   if (value.is_discarded()) {
     result.errors.push_back(field_error{{"body"},
                                         "request body is not valid JSON",
@@ -304,6 +361,59 @@ decoded<json> parse_object(std::string_view text) {
   if (!parsed)
     return parsed;
   return require_object(*parsed.value);
+}
+
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto lead = static_cast<unsigned char>(text[i]);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    // The lead byte gives the length and the smallest code point that
+    // needs it; anything smaller is an overlong form.
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    std::uint32_t min = 0;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+      length = 2;
+      code = lead & 0x1fu;
+      min = 0x80;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      length = 3;
+      code = lead & 0x0fu;
+      min = 0x800;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      length = 4;
+      code = lead & 0x07u;
+      min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + length > text.size())
+      return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80)
+        return false;
+      code = (code << 6) | (next & 0x3fu);
+    }
+    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+      return false;
+    i += length;
+  }
+  return true;
+}
+
+std::optional<std::int64_t> parse_stream_id(std::string_view text) {
+  std::int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(),
+                                      value);
+  if (error != std::errc{} || end != text.data() + text.size() || value < 1
+      || text.front() == '0')
+    return std::nullopt;
+  return value;
 }
 
 bool valid_server_id(std::string_view id) {
@@ -323,6 +433,10 @@ decoded<registration> decode_registration(const json& body,
   auto ip = reader.string_field("ip", true, 253);
   if (ip && ip->empty()) {
     reader.fail("ip", "must not be empty", "value_error.any_str.min_length");
+    ip.reset();
+  } else if (ip && ip->find(' ') != std::string::npos) {
+    reader.fail("ip", "must be an address or host name without spaces",
+                "value_error.ip");
     ip.reset();
   }
   auto port = reader.int_field("port", true, 1, 65535);
@@ -473,6 +587,8 @@ decoded<api_heartbeat> decode_api_heartbeat(const json& body,
       i != body.end() && !i->is_null() && !i->is_string() && !i->is_number())
     reader.fail("timestamp", "must be an ISO-8601 string or a number",
                 "type_error.timestamp");
+  else if (i != body.end() && i->is_string())
+    reader.string_field("timestamp", false, 64);
   std::optional<api_heartbeat> value;
   if (errors.empty()) {
     api_heartbeat result;
@@ -494,17 +610,13 @@ decoded<api_stream_update> decode_api_stream_update(const json& body) {
   if (auto i = body.find("stream_id"); i == body.end() || i->is_null()) {
     reader.fail("stream_id", "field required", "value_error.missing");
   } else if (i->is_string()) {
-    const auto& text = i->get_ref<const std::string&>();
-    bool digits = !text.empty() && text.size() <= 18
-                  && text.find_first_not_of("0123456789") == std::string::npos;
-    if (digits)
-      stream_id = std::stoll(text);
-    else
+    stream_id = parse_stream_id(i->get_ref<const std::string&>());
+    if (!stream_id)
       reader.fail("stream_id", "must be a stream id: an integer or a string "
                                "of digits",
                   "type_error.integer");
   } else {
-    stream_id = reader.int_field("stream_id", true, 0,
+    stream_id = reader.int_field("stream_id", true, 1,
                                  std::numeric_limits<std::int64_t>::max());
   }
 
@@ -575,26 +687,26 @@ decoded<release_request> decode_release(const json& body,
   auto ids = reader.int_array_field("stream_ids", true,
                                     limits.max_ids_per_request);
   std::vector<stream_lease> epochs;
-  if (const auto* object = reader.object_field("epochs")) {
+  const auto* object = reader.object_field("epochs");
+  if (object != nullptr && object->size() > limits.max_ids_per_request) {
+    reader.fail("epochs",
+                "ensure this object has at most "
+                  + std::to_string(limits.max_ids_per_request) + " entries",
+                "value_error.dict.max_items");
+    object = nullptr;
+  }
+  if (object != nullptr) {
     for (const auto& [key, value] : object->items()) {
-      std::int64_t stream_id = 0;
       auto epoch = object_reader::as_integer(value);
-      bool key_ok = false;
-      try {
-        std::size_t used = 0;
-        stream_id = std::stoll(key, &used);
-        key_ok = used == key.size();
-      } catch (const std::exception&) {
-        key_ok = false;
-      }
-      if (!key_ok || !epoch || *epoch < 1) {
+      auto stream_id = parse_stream_id(key);
+      if (!stream_id || !epoch || *epoch < 1) {
         errors.push_back(field_error{{"body", "epochs", key},
                                      "must map a stream id to an epoch of at "
                                      "least 1",
                                      "value_error.epoch"});
         continue;
       }
-      epochs.push_back(stream_lease{stream_id, static_cast<std::uint64_t>(*epoch)});
+      epochs.push_back(stream_lease{*stream_id, static_cast<std::uint64_t>(*epoch)});
     }
   }
   std::optional<release_request> value;

@@ -44,12 +44,25 @@ json validation_body(const std::vector<field_error>& errors);
 /// them recurses once per level and could exhaust the stack.
 inline constexpr int max_json_depth = 64;
 
-/// Parses `text` as JSON of at most max_json_depth levels.
+/// The error type of a body with a key repeated within one object. The API
+/// responds to it with 400 instead of 422.
+inline constexpr const char* duplicate_key_error = "value_error.jsondecode.duplicate_key";
+
+/// Parses `text` as JSON of at most max_json_depth levels, in which no
+/// object has a key twice.
 decoded<json> parse_json(std::string_view text);
 
 /// Parses `text` as a JSON object, reporting a syntax error, too deep a
 /// nesting or a non-object.
 decoded<json> parse_object(std::string_view text);
+
+/// Returns true if `text` is well-formed UTF-8: no overlong forms, no
+/// surrogates and nothing above U+10FFFF.
+bool valid_utf8(std::string_view text);
+
+/// Parses a stream id written as decimal digits: 1 to 2^63-1, without a
+/// sign, spaces or leading zeros.
+std::optional<std::int64_t> parse_stream_id(std::string_view text);
 
 /// Returns true if `id` is usable as a worker id: 1 to 128 printable ASCII
 /// characters without spaces or '/'.

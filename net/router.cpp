@@ -1,5 +1,7 @@
 #include "net/router.hpp"
 
+#include "net/json_codec.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -20,6 +22,15 @@ int hex_value(char c) {
 
 http_response detail_response(unsigned status, const std::string& text) {
   return http_response::json(status, nlohmann::json{{"detail", text}}.dump());
+}
+
+/// True for text that is valid UTF-8 and has no control characters, the
+/// rule for decoded path segments and query parameters.
+bool printable_utf8(std::string_view text) {
+  for (unsigned char c : text)
+    if (c < 0x20 || c == 0x7f)
+      return false;
+  return valid_utf8(text);
 }
 
 } // namespace
@@ -79,6 +90,17 @@ void router::add(std::string method, std::string_view pattern,
                           std::move(*segments), std::move(handler)});
 }
 
+bool router::set_access(std::string_view method, std::string_view pattern,
+                        access_level level) {
+  bool found = false;
+  for (auto& r : routes_)
+    if (r.method == method && r.pattern == pattern) {
+      r.access = level;
+      found = true;
+    }
+  return found;
+}
+
 responder router::observed(const std::string& method, const std::string& pattern,
                            responder respond) const {
   if (!observer_)
@@ -104,35 +126,30 @@ void router::dispatch(http_request request, responder respond) const {
       detail_response(400, "malformed percent escape in the path"));
     return;
   }
+  for (const auto& segment : *segments)
+    if (!printable_utf8(segment)) {
+      observed(request.method, "unmatched", std::move(respond))(
+        detail_response(400, "the path is not valid UTF-8 or contains control "
+                             "characters; percent-encode UTF-8 text"));
+      return;
+    }
 
   std::map<std::string, std::string> query;
   if (question != std::string_view::npos) {
-    auto rest = target.substr(question + 1);
-    while (!rest.empty()) {
-      auto amp = rest.find('&');
-      auto pair = rest.substr(0, amp);
-      auto eq = pair.find('=');
-      auto key = percent_decode(pair.substr(0, eq), true);
-      auto value = eq == std::string_view::npos
-                     ? std::optional<std::string>{""}
-                     : percent_decode(pair.substr(eq + 1), true);
-      if (!key || !value) {
-        observed(request.method, "unmatched", std::move(respond))(
-          detail_response(400, "malformed percent escape in the query"));
-        return;
-      }
-      if (!key->empty())
-        query[*key] = *value;
-      rest = amp == std::string_view::npos ? std::string_view{}
-                                           : rest.substr(amp + 1);
+    if (auto problem = parse_query(target.substr(question + 1), query)) {
+      observed(request.method, "unmatched", std::move(respond))(
+        detail_response(400, *problem));
+      return;
     }
   }
 
+  const route* matched = nullptr;
+  std::vector<std::string> params;
   std::string allowed;
   for (const auto& r : routes_) {
     if (r.segments.size() != segments->size())
       continue;
-    std::vector<std::string> params;
+    params.clear();
     bool match = true;
     for (std::size_t k = 0; match && k < r.segments.size(); ++k) {
       if (r.segments[k] == "{}")
@@ -146,17 +163,27 @@ void router::dispatch(http_request request, responder respond) const {
       allowed += (allowed.empty() ? "" : ", ") + r.method;
       continue;
     }
-    auto reply = observed(r.method, r.pattern, std::move(respond));
-    r.handler(routed_request{std::move(request), std::move(params),
-                             std::move(query)},
-              std::move(reply));
-    return;
+    matched = &r;
+    break;
   }
 
   // Unknown paths are counted under one label, so that scanners cannot
   // create a metric series per path.
-  respond = observed(request.method, "unmatched", std::move(respond));
+  respond = observed(request.method, matched != nullptr ? matched->pattern
+                                                        : "unmatched",
+                     std::move(respond));
+  // A path that matches no route needs the worker token too, so that a
+  // stranger cannot map the routes from 404 and 405 replies.
+  auto level = matched != nullptr ? matched->access : access_level::worker;
+  if (guard_ && guard_(request, level, respond))
+    return;
 
+  if (matched != nullptr) {
+    matched->handler(routed_request{std::move(request), std::move(params),
+                                    std::move(query)},
+                     std::move(respond));
+    return;
+  }
   if (!allowed.empty()) {
     auto response = detail_response(405, "Method Not Allowed; use " + allowed);
     response.headers.emplace_back("Allow", allowed);
@@ -164,6 +191,30 @@ void router::dispatch(http_request request, responder respond) const {
     return;
   }
   respond(detail_response(404, "Not Found"));
+}
+
+std::optional<std::string> parse_query(std::string_view text,
+                                       std::map<std::string, std::string>& query) {
+  while (!text.empty()) {
+    auto amp = text.find('&');
+    auto pair = text.substr(0, amp);
+    auto eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq), true);
+    auto value = eq == std::string_view::npos
+                   ? std::optional<std::string>{""}
+                   : percent_decode(pair.substr(eq + 1), true);
+    if (!key || !value)
+      return "malformed percent escape in the query";
+    if (!printable_utf8(*key) || !printable_utf8(*value))
+      return "a query parameter is not valid UTF-8 or contains control "
+             "characters; percent-encode UTF-8 text";
+    if (!key->empty() && !query.emplace(*key, *value).second)
+      return "query parameter '" + *key + "' appears more than once; send "
+             "it once";
+    text = amp == std::string_view::npos ? std::string_view{}
+                                         : text.substr(amp + 1);
+  }
+  return std::nullopt;
 }
 
 } // namespace orchestrator

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the orchestrator needs to build and test,
-# skipping the ones already present. Needs root, or sudo.
+# skipping the ones already present. Needs root, or sudo. With --fuzz it
+# also installs clang and the libFuzzer and sanitizer runtimes that
+# scripts/fuzz.sh needs.
 set -euo pipefail
 
 packages=(
@@ -8,9 +10,15 @@ packages=(
   libcaf-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev libboost-test-dev libcli11-dev libsqlite3-dev libstatgrab-dev
   prometheus-cpp-dev prometheus
-  libpqxx-dev libpq-dev postgresql
+  libpqxx-dev libpq-dev postgresql libssl-dev openssl
   nginx gnuplot-nox jq
 )
+if [[ ${1:-} == --fuzz ]]; then
+  packages+=(clang libclang-rt-14-dev)
+elif [[ $# -gt 0 ]]; then
+  echo "error: unknown argument '$1'; the only option is --fuzz" >&2
+  exit 2
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -35,6 +35,7 @@ private:
 } // namespace
 
 std::size_t run_batch(const std::string& host, std::uint16_t port,
+                      const std::string& authorization,
                       std::vector<request_spec> requests,
                       std::function<void(const request_spec&, unsigned,
                                          const std::string&)> on_reply,
@@ -44,6 +45,7 @@ std::size_t run_batch(const std::string& host, std::uint16_t port,
   load_options options;
   options.host = host;
   options.port = port;
+  options.authorization = authorization;
   options.connections = std::min(connections, requests.size());
   options.duration_s = 3600;
   options.max_requests = requests.size();

@@ -300,6 +300,10 @@ private:
     c.out.append(" HTTP/1.1\r\nHost: ").append(options_.host).append("\r\n");
     if (!spec.body.empty())
       c.out.append("Content-Type: application/json\r\n");
+    const auto& authorization = spec.admin ? options_.admin_authorization
+                                           : options_.authorization;
+    if (!authorization.empty())
+      c.out.append("Authorization: ").append(authorization).append("\r\n");
     c.out.append("Content-Length: ").append(std::to_string(spec.body.size()));
     c.out.append("\r\n\r\n").append(spec.body);
     c.sent = clock_type::now();

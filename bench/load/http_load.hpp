@@ -36,6 +36,8 @@ struct request_spec {
   std::uint8_t kind = 0;
   /// Free for the workload, for example the worker index.
   std::uint64_t tag = 0;
+  /// Sent with load_options::admin_authorization, for admin endpoints.
+  bool admin = false;
 };
 
 /// The source of a scenario's requests. A client thread owns its workload,
@@ -78,6 +80,11 @@ struct load_options {
   double request_timeout_s = 5;
   /// Seconds between start() and the first send, for opening connections.
   double lead_s = 0.1;
+  /// Value of the Authorization header sent with every request, such as
+  /// "Bearer TOKEN"; empty sends none.
+  std::string authorization;
+  /// Authorization header value of requests marked admin.
+  std::string admin_authorization;
   /// Names of the request kinds, indexed by request_spec::kind.
   std::vector<std::string> kind_names = {"request"};
 };
@@ -152,9 +159,11 @@ void watch(const load_run& run, const std::string& label, clock_type::time_point
 load_result run_load(const load_options& options, const workload_factory& factory,
                      const std::string& label);
 
-/// Sends `requests` as fast as `connections` allow and calls `on_reply` with
-/// each reply (on one client thread). Returns the number of 2xx replies.
+/// Sends `requests` as fast as `connections` allow, with `authorization` as
+/// the Authorization header when not empty, and calls `on_reply` with each
+/// reply (on one client thread). Returns the number of 2xx replies.
 std::size_t run_batch(const std::string& host, std::uint16_t port,
+                      const std::string& authorization,
                       std::vector<request_spec> requests,
                       std::function<void(const request_spec&, unsigned,
                                          const std::string&)> on_reply = {},

@@ -21,6 +21,10 @@ struct bench_options {
   std::string server_url;
   std::string orchestrator_binary;
   std::vector<std::string> server_args;
+  /// Bearer tokens sent to the server: the worker token with the load, the
+  /// admin token (or else the worker token) with set-up and admin requests.
+  std::string api_key;
+  std::string admin_key;
   double rate = -1;
   std::size_t connections = 64;
   std::size_t client_threads = 1;

@@ -93,7 +93,8 @@ json run_failover(const bench_options& options) {
   for (auto v : order)
     state->silenced[v] = true;
 
-  testing::http_client client{t->host, t->port};
+  auto client = testing::http_client{t->host, t->port}.with_authorization(
+    t->setup_authorization);
   std::map<std::size_t, clock_type::time_point> done_at;
   auto deadline = silenced_at + 60s;
   auto next_progress = silenced_at + 1s;
@@ -172,7 +173,7 @@ struct join_cluster {
       requests.push_back({http::verb::post, "/heartbeat", body.dump(), 0, names.size()});
       names.push_back(name);
     }
-    return run_batch(t.host, t.port, std::move(requests),
+    return run_batch(t.host, t.port, t.load_authorization, std::move(requests),
                      [&](const request_spec& spec, unsigned status, const std::string& body) {
                        if (status == 200)
                          captured[names[spec.tag]] = owned_streams(body);
@@ -299,7 +300,8 @@ json run_restart(const bench_options& options) {
   t->start(options);
   auto result = run.wait();
   auto serving_ms = ms_between(killed_at, spawned_at) + 1000 * t->server->startup_s();
-  testing::http_client client{t->host, t->port};
+  auto client = testing::http_client{t->host, t->port}.with_authorization(
+    t->setup_authorization);
   auto first = client.post("/heartbeat", {{"server_id", names.front()}, {"current_streams", 0}});
   auto heartbeat_ms = ms_between(killed_at, clock_type::now());
 

@@ -63,6 +63,13 @@ void target::start(const bench_options& options) {
 std::unique_ptr<target> open_target(const bench_options& options,
                                     std::vector<std::string> scenario_args) {
   auto t = std::make_unique<target>();
+  auto bearer = [](const std::string& token) {
+    return token.empty() ? std::string{} : "Bearer " + token;
+  };
+  t->load_authorization = bearer(options.api_key.empty() ? options.admin_key
+                                                         : options.api_key);
+  t->setup_authorization = bearer(options.admin_key.empty() ? options.api_key
+                                                            : options.admin_key);
   if (!options.server_url.empty()) {
     auto [host, port] = parse_server_url(options.server_url);
     t->host = host;
@@ -80,6 +87,8 @@ load_options base_load_options(const bench_options& options, const target& t) {
   load_options lo;
   lo.host = t.host;
   lo.port = t.port;
+  lo.authorization = t.load_authorization;
+  lo.admin_authorization = t.setup_authorization;
   lo.connections = options.connections;
   lo.threads = options.client_threads;
   lo.warmup_s = options.warmup_s;
@@ -105,7 +114,7 @@ void add_streams(const target& t, std::int64_t first, std::size_t count) {
     requests.push_back({http::verb::post, "/streams", rows.dump(), 0, 0});
   }
   auto batches = requests.size();
-  if (run_batch(t.host, t.port, std::move(requests), {}, 2) != batches)
+  if (run_batch(t.host, t.port, t.setup_authorization, std::move(requests), {}, 2) != batches)
     throw std::runtime_error("adding streams with POST /streams failed");
 }
 
@@ -129,7 +138,7 @@ std::map<std::string, owned_set> send_per_worker(const target& t,
     requests.push_back({http::verb::post, path, body(names[k]).dump(), 0, k});
   std::map<std::string, owned_set> owned;
   std::size_t failed = 0;
-  auto ok = run_batch(t.host, t.port, std::move(requests),
+  auto ok = run_batch(t.host, t.port, t.setup_authorization, std::move(requests),
                       [&](const request_spec& spec, unsigned status, const std::string& reply) {
                         if (status == 200)
                           owned[names[spec.tag]] = owned_streams(reply);
@@ -168,7 +177,7 @@ json request_json(const target& t, http::verb method, const std::string& path,
                   std::string body) {
   unsigned status = 0;
   std::string reply;
-  run_batch(t.host, t.port, {{method, path, std::move(body), 0, 0}},
+  run_batch(t.host, t.port, t.setup_authorization, {{method, path, std::move(body), 0, 0}},
             [&](const request_spec&, unsigned s, const std::string& b) {
               status = s;
               reply = b;
@@ -242,7 +251,7 @@ json histogram_delta(const std::string& before, const std::string& after,
 
 std::string get_text(const target& t, const std::string& path) {
   std::string body;
-  run_batch(t.host, t.port, {{http::verb::get, path, "", 0, 0}},
+  run_batch(t.host, t.port, t.setup_authorization, {{http::verb::get, path, "", 0, 0}},
             [&](const request_spec&, unsigned, const std::string& b) { body = b; });
   return body;
 }

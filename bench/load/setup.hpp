@@ -30,6 +30,10 @@ owned_set owned_streams(const std::string& body);
 struct target {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
+  /// Authorization header values: for the load (the worker token, else the
+  /// admin token) and for set-up (the admin token, else the worker token).
+  std::string load_authorization;
+  std::string setup_authorization;
   testing::temp_dir dir;
   std::unique_ptr<orchestrator_server> server;
   /// Arguments the server was started with, for a restart.

@@ -146,7 +146,8 @@ std::optional<request_spec> churn_workload::next() {
   // Leaves the pool at once, so no other request picks it.
   drop_live(*picked);
   w.live = false;
-  return request_spec{http::verb::delete_, "/instances/" + w.id, "", kind, *picked};
+  // Deregistering is an operator action, so it needs the admin token.
+  return request_spec{http::verb::delete_, "/instances/" + w.id, "", kind, *picked, true};
 }
 
 void churn_workload::on_reply(const request_spec& spec, unsigned status,

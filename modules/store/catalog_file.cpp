@@ -40,7 +40,16 @@ read_csv(const std::string& path, std::istream& in) {
                               "at least id and url");
   if (!line.empty() && line.back() == '\r')
     line.pop_back();
+  if (!valid_utf8(line))
+    return invalid_file(path, "the header row is not valid UTF-8; save the "
+                              "file as UTF-8");
   auto header = split_csv_line(line);
+  // A repeated column would make one value overwrite the other.
+  std::set<std::string> names;
+  for (const auto& name : header)
+    if (!names.insert(name).second)
+      return invalid_file(path, "the header row has the column '" + name
+                                  + "' twice");
   for (const char* required : {"id", "url"})
     if (std::find(header.begin(), header.end(), required) == header.end())
       return invalid_file(path, std::string{"the header row lacks the '"}
@@ -53,6 +62,10 @@ read_csv(const std::string& path, std::istream& in) {
       line.pop_back();
     if (line.empty())
       continue;
+    if (!valid_utf8(line))
+      return invalid_file(path, "line " + std::to_string(number)
+                                  + " is not valid UTF-8; save the file as "
+                                    "UTF-8");
     auto fields = split_csv_line(line);
     if (fields.size() != header.size())
       return invalid_file(path, "line " + std::to_string(number) + " has "

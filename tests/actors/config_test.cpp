@@ -197,4 +197,66 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option) {
     BOOST_TEST(result.output.find(option) != std::string::npos, option);
 }
 
+BOOST_AUTO_TEST_CASE(tokens_from_environment) {
+  env_guard worker{"ORCHESTRATOR_API_KEY", "worker-secret"};
+  env_guard admin{"ORCHESTRATOR_ADMIN_KEY", "admin-secret"};
+  auto result = parse({});
+  BOOST_REQUIRE(!result.exit_now);
+  BOOST_TEST(result.values.api_key == "worker-secret");
+  BOOST_TEST(result.values.admin_key == "admin-secret");
+  for (const auto& line : result.values.describe())
+    BOOST_TEST(line.find("secret") == std::string::npos, line);
+}
+
+BOOST_AUTO_TEST_CASE(empty_token_variable_is_rejected) {
+  env_guard worker{"ORCHESTRATOR_API_KEY", ""};
+  auto result = parse({});
+  BOOST_TEST(result.exit_now);
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(result.output.find("set but empty") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(token_file_loses_one_newline) {
+  orchestrator::testing::temp_dir dir;
+  std::ofstream{dir.file("lf")} << "secret\n";
+  std::ofstream{dir.file("crlf")} << "secret\r\n";
+  std::ofstream{dir.file("two")} << "secret\n\n";
+  std::ofstream{dir.file("empty")} << "";
+  auto lf = read_token_file(dir.file("lf"));
+  BOOST_REQUIRE(lf);
+  BOOST_TEST(*lf == "secret");
+  auto crlf = read_token_file(dir.file("crlf"));
+  BOOST_REQUIRE(crlf);
+  BOOST_TEST(*crlf == "secret");
+  BOOST_TEST(!read_token_file(dir.file("two")));
+  BOOST_TEST(!read_token_file(dir.file("empty")));
+  BOOST_TEST(!read_token_file(dir.file("missing")));
+  auto result = parse({"--admin-key-file", dir.file("lf")});
+  BOOST_REQUIRE(!result.exit_now);
+  BOOST_TEST(result.values.admin_key == "secret");
+}
+
+BOOST_AUTO_TEST_CASE(loopback_addresses) {
+  settings s;
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"}) {
+    s.listen_host = host;
+    BOOST_TEST(s.listens_on_loopback(), host);
+  }
+  for (const char* host : {"0.0.0.0", "::", "10.0.0.5", "128.0.0.1", "localhost"}) {
+    s.listen_host = host;
+    BOOST_TEST(!s.listens_on_loopback(), host);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(open_listener_needs_token_or_flag) {
+  auto refused = parse({"--listen", "0.0.0.0:8080"});
+  BOOST_TEST(refused.exit_now);
+  BOOST_TEST(refused.exit_code == 2);
+  BOOST_TEST(refused.output.find("--allow-unauthenticated") != std::string::npos);
+  auto allowed = parse({"--listen", "0.0.0.0:8080", "--allow-unauthenticated"});
+  BOOST_TEST(!allowed.exit_now);
+  env_guard worker{"ORCHESTRATOR_API_KEY", "worker-secret"};
+  BOOST_TEST(!parse({"--listen", "[::]:8080"}).exit_now);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

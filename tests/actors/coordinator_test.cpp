@@ -53,7 +53,8 @@ struct coordinator_fixture {
     handles.set(role::store, store);
     settings s;
     s.heartbeat_check_interval = 3600s;
-    coordinator = system->spawn(coordinator_actor, s, handles);
+    coordinator = system->spawn(coordinator_actor, s, handles,
+                                std::shared_ptr<heartbeat_board>{});
   }
 
   template <class Reply, class... Ts>

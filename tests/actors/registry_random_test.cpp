@@ -4,6 +4,7 @@
 #include "actors/registry.hpp"
 #include "modules/balancer/basic_balancer.hpp"
 #include "modules/store/sqlite_store.hpp"
+#include "tests/support/registry_rules.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <map>
@@ -80,19 +81,9 @@ public:
     else
       persist();
 
-    auto problem = reg_.check_invariants();
+    auto problem = testing::check_registry_rules(reg_, workers_, highest_epoch_);
     BOOST_REQUIRE_MESSAGE(problem.empty(),
                           "step " << index << ": " << problem);
-    // No stream is in two workers' replies, handoffs included.
-    std::set<std::int64_t> seen;
-    for (int w = 0; w <= 7; ++w)
-      for (const auto& lease : reg_.owned_by("w" + std::to_string(w)))
-        BOOST_REQUIRE_MESSAGE(seen.insert(lease.stream_id).second,
-                              "step " << index << ": stream "
-                                      << lease.stream_id << " has two owners");
-    BOOST_REQUIRE_MESSAGE(reg_.epoch() >= highest_epoch_,
-                          "step " << index << ": the epoch went back");
-    highest_epoch_ = reg_.epoch();
   }
 
 private:
@@ -112,12 +103,8 @@ private:
   /// Rule 6: a reply's owned set is the worker's whole current set.
   void check_owned(const std::string& worker,
                    const std::vector<stream_lease>& owned) {
-    auto current = reg_.owned_by(worker);
-    BOOST_REQUIRE_EQUAL(owned.size(), current.size());
-    for (std::size_t k = 0; k < owned.size(); ++k) {
-      BOOST_REQUIRE_EQUAL(owned[k].stream_id, current[k].stream_id);
-      BOOST_REQUIRE_EQUAL(owned[k].epoch, current[k].epoch);
-    }
+    auto problem = testing::check_owned_reply(reg_, worker, owned);
+    BOOST_REQUIRE_MESSAGE(problem.empty(), problem);
   }
 
   void do_register(const std::string& worker) {
@@ -256,6 +243,8 @@ private:
   std::mt19937 rng_;
   std::int64_t clock_ms_ = 1'000'000;
   std::uint64_t highest_epoch_ = 0;
+  const std::vector<std::string> workers_{"w0", "w1", "w2", "w3",
+                                          "w4", "w5", "w6", "w7"};
 };
 
 } // namespace

@@ -659,3 +659,122 @@ BOOST_AUTO_TEST_CASE(waiting_streams_follow_fair_shares) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// -- heartbeat board ----------------------------------------------------------
+
+namespace {
+
+fast_beat beat_at(double seconds) {
+  auto t = at(seconds);
+  return fast_beat{t.steady_ms, t.wall_ms, 0, "active"};
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(board_answers_only_after_the_registry_opens_a_slot,
+                        fixture) {
+  heartbeat_board board;
+  reg.attach_board(&board);
+  join("a", 5);
+  take("a", 3);
+  BOOST_CHECK(!board.record("a", beat_at(3)));
+  auto version = reg.lease_version("a");
+  reg.open_slot("a", version);
+  auto leases = board.record("a", beat_at(3));
+  BOOST_REQUIRE(leases);
+  BOOST_CHECK_EQUAL(leases->ids.size(), 3u);
+  BOOST_CHECK_EQUAL(leases->json.front(), '[');
+  BOOST_CHECK(board.has_beats());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_change_to_the_worker_closes_its_slot, fixture) {
+  heartbeat_board board;
+  reg.attach_board(&board);
+  join("a", 5);
+  take("a", 2);
+  auto version = reg.lease_version("a");
+  take("a", 1, 3);
+  // A slot opened for a version older than the last change stays shut.
+  reg.open_slot("a", version);
+  BOOST_CHECK(!board.record("a", beat_at(4)));
+  reg.open_slot("a", reg.lease_version("a"));
+  auto leases = board.record("a", beat_at(4));
+  BOOST_REQUIRE(leases);
+  BOOST_CHECK_EQUAL(leases->ids.size(), 3u);
+  // A release closes it again.
+  BOOST_REQUIRE(reg.release(release_request{"a", {leases->ids.front()}, {}},
+                            at(5)));
+  BOOST_CHECK(!board.record("a", beat_at(5)));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_board_heartbeat_after_the_verdict_saves_the_worker,
+                        fixture) {
+  heartbeat_board board;
+  reg.attach_board(&board);
+  join("a", 5);
+  take("a", 2);
+  reg.open_slot("a", reg.lease_version("a"));
+  auto seen = reg.active_liveness();
+  // Answered on an HTTP thread after the failure detector looked.
+  BOOST_REQUIRE(board.record("a", beat_at(399)));
+  auto report = reg.declare_dead(seen, at(400));
+  BOOST_CHECK(report.dead_workers.empty());
+  BOOST_CHECK_EQUAL(reg.find_worker("a", at(400))->heartbeat_age_ms, 1000);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_dead_worker_gets_no_answer_from_the_board, fixture) {
+  heartbeat_board board;
+  reg.attach_board(&board);
+  join("a", 5);
+  take("a", 2);
+  reg.open_slot("a", reg.lease_version("a"));
+  auto report = reg.declare_dead({liveness{"a", at(1).steady_ms}}, at(400));
+  BOOST_CHECK_EQUAL(report.dead_workers.size(), 1u);
+  BOOST_CHECK(!board.record("a", beat_at(401)));
+  // Nor does a forgotten one.
+  join("b", 5);
+  reg.open_slot("b", reg.lease_version("b"));
+  BOOST_REQUIRE(reg.deregister("b", at(402)));
+  BOOST_CHECK(!board.record("b", beat_at(403)));
+}
+
+BOOST_FIXTURE_TEST_CASE(collected_board_heartbeats_count_for_liveness,
+                        fixture) {
+  heartbeat_board board;
+  reg.attach_board(&board);
+  join("a", 5);
+  reg.open_slot("a", reg.lease_version("a"));
+  for (int k = 2; k <= 6; ++k)
+    BOOST_REQUIRE(board.record("a", beat_at(k * 10)));
+  reg.collect_beats();
+  BOOST_CHECK(!board.has_beats());
+  auto seen = reg.active_liveness();
+  BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+  BOOST_CHECK_EQUAL(seen.front().last_seen_steady_ms, at(60).steady_ms);
+  // Four intervals of 10 s between the five heartbeats.
+  BOOST_CHECK_EQUAL(seen.front().intervals, 4u);
+  BOOST_CHECK_CLOSE(seen.front().interval_mean_ms, 10'000.0, 0.001);
+}
+
+BOOST_FIXTURE_TEST_CASE(stream_and_worker_limits_refuse_without_changes,
+                        fixture) {
+  reg.set_limits(2, 12);
+  join("a", 5);
+  join("b", 5);
+  auto third = reg.register_worker(registration{"c", "10.0.0.1", 9000, 5},
+                                   at(2));
+  BOOST_REQUIRE(!third);
+  BOOST_CHECK(is(third.error(), errc::limit_reached));
+  // A known worker registers again past the limit.
+  BOOST_CHECK(static_cast<bool>(
+    reg.register_worker(registration{"a", "10.0.0.1", 9000, 6}, at(2))));
+  auto before = reg.summary().streams_total;
+  auto added = reg.put_streams({stream_row{11, "http://x/11", "x", "{}"},
+                                stream_row{12, "http://x/12", "x", "{}"},
+                                stream_row{13, "http://x/13", "x", "{}"}});
+  BOOST_REQUIRE(!added);
+  BOOST_CHECK(is(added.error(), errc::limit_reached));
+  BOOST_CHECK_EQUAL(reg.summary().streams_total, before);
+  BOOST_CHECK(static_cast<bool>(
+    reg.put_streams({stream_row{11, "http://x/11", "x", "{}"}})));
+}

@@ -61,19 +61,6 @@ std::set<std::int64_t> owned(const json& reply) {
   return result;
 }
 
-/// Runs the binary to completion and returns its exit status and output.
-std::pair<int, std::string> run_to_exit(const std::string& args) {
-  auto command = orchestrator_binary() + " " + args + " 2>&1";
-  auto* pipe = ::popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  std::string output;
-  char buffer[512];
-  while (auto n = std::fread(buffer, 1, sizeof(buffer), pipe))
-    output.append(buffer, n);
-  auto status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(server_end_to_end)

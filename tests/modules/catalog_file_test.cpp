@@ -72,4 +72,26 @@ BOOST_AUTO_TEST_CASE(invalid_files_name_the_problem) {
   BOOST_TEST(describe(absent.error()).find("cannot open") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(csv_rejects_bad_text_and_repeated_columns) {
+  testing::temp_dir dir;
+  auto bad_byte = read_catalog_file(write(dir, "bad.csv",
+                                          "id,url,name\n1,http://a/1,Caf\xe9\n"));
+  BOOST_REQUIRE(!bad_byte);
+  BOOST_TEST(describe(bad_byte.error()).find("line 2 is not valid UTF-8")
+             != std::string::npos);
+  auto repeated = read_catalog_file(write(dir, "twice.csv",
+                                          "id,url,id\n1,http://a/1,2\n"));
+  BOOST_REQUIRE(!repeated);
+  BOOST_TEST(describe(repeated.error()).find("'id' twice") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(json_rejects_repeated_keys) {
+  testing::temp_dir dir;
+  auto rows = read_catalog_file(write(dir, "twice.json",
+                                      R"([{"id":1,"url":"http://a/1","url":"x"}])"));
+  BOOST_REQUIRE(!rows);
+  BOOST_TEST(describe(rows.error()).find("\"url\" appears twice")
+             != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

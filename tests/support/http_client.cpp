@@ -23,6 +23,16 @@ http_client::http_client(std::string host, std::uint16_t port)
   : host_(std::move(host)), port_(port) {
 }
 
+http_client http_client::with_token(const std::string& token) const {
+  return with_authorization(token.empty() ? std::string{} : "Bearer " + token);
+}
+
+http_client http_client::with_authorization(std::string value) const {
+  auto copy = *this;
+  copy.authorization_ = std::move(value);
+  return copy;
+}
+
 http_reply http_client::request(const std::string& method,
                                 const std::string& target,
                                 const std::string& body) const {
@@ -33,6 +43,8 @@ http_reply http_client::request(const std::string& method,
 
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_);
+  if (!authorization_.empty())
+    req.set(http::field::authorization, authorization_);
   if (!body.empty())
     req.set(http::field::content_type, "application/json");
   req.body() = body;

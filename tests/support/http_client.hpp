@@ -23,6 +23,13 @@ class http_client {
 public:
   http_client(std::string host, std::uint16_t port);
 
+  /// Returns a client that sends "Authorization: Bearer TOKEN" with every
+  /// request; an empty token sends no header.
+  http_client with_token(const std::string& token) const;
+
+  /// Returns a client that sends `value` as the Authorization header.
+  http_client with_authorization(std::string value) const;
+
   /// Sends one request. Throws if the server cannot be reached or sends no
   /// response within five seconds.
   http_reply request(const std::string& method, const std::string& target,
@@ -43,6 +50,7 @@ public:
 private:
   std::string host_;
   std::uint16_t port_;
+  std::string authorization_;
 };
 
 } // namespace orchestrator::testing

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -19,9 +21,12 @@ std::string orchestrator_binary() {
 }
 
 server_process::server_process(std::vector<std::string> args,
-                               std::string log_path)
+                               std::string log_path,
+                               std::vector<std::string> environment)
   : log_path_(std::move(log_path)) {
-  args.insert(args.begin(), {orchestrator_binary(), "--listen", "127.0.0.1:0"});
+  if (std::find(args.begin(), args.end(), "--listen") == args.end())
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0"});
+  args.insert(args.begin(), orchestrator_binary());
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());
@@ -39,18 +44,24 @@ server_process::server_process(std::vector<std::string> args,
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
+    for (auto& variable : environment)
+      ::putenv(variable.data());
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(fd);
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-  const std::string marker = "http-listening address=127.0.0.1:";
+  // The line ends in HOST:PORT, or [V6]:PORT; the port follows the last
+  // colon of the line.
+  const std::string marker = "http-listening address=";
   while (std::chrono::steady_clock::now() < deadline) {
     auto text = log().substr(static_cast<std::size_t>(offset));
     auto at = text.find(marker);
-    if (at != std::string::npos) {
-      port_ = static_cast<std::uint16_t>(std::stoi(text.substr(at + marker.size())));
+    auto line_end = at == std::string::npos ? at : text.find('\n', at);
+    if (line_end != std::string::npos) {
+      auto line = text.substr(at, line_end - at);
+      port_ = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
       return;
     }
     int status = 0;
@@ -77,6 +88,21 @@ int server_process::stop(int signal) {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return status;
+}
+
+std::pair<int, std::string> run_to_exit(const std::string& args,
+                                        const std::string& environment) {
+  auto command = (environment.empty() ? "" : "env " + environment + " ")
+                 + orchestrator_binary() + " " + args + " 2>&1";
+  auto* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr)
+    throw std::runtime_error("cannot run " + command);
+  std::string output;
+  char buffer[512];
+  while (auto n = std::fread(buffer, 1, sizeof(buffer), pipe))
+    output.append(buffer, n);
+  auto status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 std::string server_process::log() const {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace orchestrator::testing {
@@ -12,10 +13,13 @@ namespace orchestrator::testing {
 /// loopback port with its log in a file.
 class server_process {
 public:
-  /// Starts the server with `args` (plus --listen 127.0.0.1:0) and waits
-  /// until it logs its listening port. Throws std::runtime_error if it exits
-  /// or stays silent for ten seconds.
-  server_process(std::vector<std::string> args, std::string log_path);
+  /// Starts the server with `args` (plus --listen 127.0.0.1:0 unless `args`
+  /// has a --listen) and waits until it logs its listening port. Each of
+  /// `environment` ("NAME=value") is set in the server's environment, for
+  /// example its tokens. Throws std::runtime_error if it exits or stays
+  /// silent for ten seconds.
+  server_process(std::vector<std::string> args, std::string log_path,
+                 std::vector<std::string> environment = {});
   ~server_process();
 
   server_process(const server_process&) = delete;
@@ -46,5 +50,11 @@ private:
 
 /// Returns the path of the orchestrator binary under test.
 std::string orchestrator_binary();
+
+/// Runs the orchestrator binary with `args` to completion and returns its
+/// exit code (-1 if a signal ended it) and its output. `environment`, when
+/// not empty, goes to env(1) first, such as "-u NAME" or "NAME=value".
+std::pair<int, std::string> run_to_exit(const std::string& args,
+                                        const std::string& environment = "");
 
 } // namespace orchestrator::testing
