@@ -29,6 +29,12 @@ public:
     return port_;
   }
 
+  /// The process id, or -1 once stopped; for signals such as SIGSTOP and
+  /// for reading /proc.
+  pid_t pid() const {
+    return pid_;
+  }
+
   /// Sends `signal` and waits for the process to end; returns its exit
   /// status as waitpid reports it.
   int stop(int signal);
