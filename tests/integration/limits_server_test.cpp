@@ -163,6 +163,41 @@ BOOST_AUTO_TEST_CASE(extra_connections_get_503) {
   BOOST_CHECK_EQUAL(s.client.get("/health").status, 200u);
 }
 
+BOOST_AUTO_TEST_CASE(pipelined_requests_answered_in_order) {
+  server s{{}};
+  // Three requests in one write: the server takes them one at a time, so a
+  // connection never has more than one request in flight inside it.
+  auto bytes = request_bytes("GET", "/health", "")
+               + request_bytes("GET", "/instances/nobody", "")
+               + request_bytes("GET", "/ready", "");
+  asio::io_context io;
+  auto socket = connect(io, s.process.port());
+  asio::write(socket, asio::buffer(bytes));
+  std::string all;
+  char chunk[4096];
+  auto until = steady::now() + 5s;
+  while (steady::now() < until) {
+    std::size_t answers = 0;
+    for (auto at = all.find("HTTP/1.1 "); at != std::string::npos;
+         at = all.find("HTTP/1.1 ", at + 1))
+      ++answers;
+    if (answers == 3 && all.find("\"ready\"") != std::string::npos)
+      break;
+    boost::system::error_code ec;
+    auto n = socket.read_some(asio::buffer(chunk), ec);
+    if (ec)
+      break;
+    all.append(chunk, n);
+  }
+  auto first = all.find("HTTP/1.1 200");
+  auto second = all.find("HTTP/1.1 404");
+  auto third = all.find("HTTP/1.1 200", second);
+  BOOST_CHECK(first != std::string::npos);
+  BOOST_CHECK(second != std::string::npos);
+  BOOST_CHECK(third != std::string::npos);
+  BOOST_CHECK_LT(first, second);
+}
+
 BOOST_AUTO_TEST_CASE(idle_connections_are_closed) {
   server s{{"--idle-timeout", "0.5"}};
   asio::io_context io;
