@@ -424,8 +424,11 @@ registry::register_worker(const registration& request, instant now) {
 void registry::note_beat(worker& w, std::int64_t steady_ms,
                          std::int64_t wall_ms, std::int64_t reported_count,
                          const std::string& status) {
-  if (w.interval_started) {
-    auto gap = steady_ms - w.last_seen_steady_ms;
+  auto gap = steady_ms - w.last_seen_steady_ms;
+  // Heartbeats sent back to back, such as a retry or one right after the
+  // registration, are no interval: learning one would make the failure
+  // detector expect the next heartbeat within milliseconds.
+  if (w.interval_started && gap >= min_interval_ms) {
     auto interval = static_cast<std::uint32_t>(
       std::clamp<std::int64_t>(gap, 0, std::numeric_limits<std::uint32_t>::max()));
     if (w.intervals.size() < max_intervals)

@@ -226,6 +226,8 @@ private:
   };
 
   static constexpr std::size_t max_intervals = 64;
+  /// Gaps shorter than this are not learned as heartbeat intervals.
+  static constexpr std::int64_t min_interval_ms = 50;
 
   struct stream_entry {
     stream_row row;

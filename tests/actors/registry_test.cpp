@@ -778,3 +778,14 @@ BOOST_FIXTURE_TEST_CASE(worker_and_stream_limits_reject,
   BOOST_CHECK(static_cast<bool>(
     reg.put_streams({stream_row{11, "http://x/11", "x", "{}"}})));
 }
+
+BOOST_FIXTURE_TEST_CASE(back_to_back_heartbeats_are_no_interval, fixture) {
+  join("a", 5);
+  // A burst right after the registration, then one heartbeat 5 s later.
+  for (double t : {1.001, 1.002, 1.003, 1.004, 6.004})
+    BOOST_REQUIRE(reg.record_heartbeat(heartbeat{"a", 0, "active"}, at(t)));
+  auto seen = reg.active_liveness();
+  BOOST_REQUIRE_EQUAL(seen.size(), 1u);
+  BOOST_CHECK_EQUAL(seen.front().intervals, 1u);
+  BOOST_CHECK_CLOSE(seen.front().interval_mean_ms, 5'000.0, 0.001);
+}
