@@ -4,6 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <set>
+#include <unordered_map>
 
 namespace orchestrator {
 
@@ -126,12 +127,32 @@ void telemetry::request_served(const std::string& method,
   // Any token is a valid method, so unknown ones share a label value.
   static const std::set<std::string> known{"GET",   "POST", "PUT",    "DELETE",
                                            "PATCH", "HEAD", "OPTIONS"};
+  // Each thread keeps the metrics it used, so the common request skips
+  // building label maps and the family's lock. Metrics live as long as
+  // the registry, which is never torn down.
+  struct served_metrics {
+    prometheus::Counter* count;
+    prometheus::Histogram* seconds;
+  };
+  // Keys are built from label values only (a known method, a route pattern,
+  // a status), so the cache stays as small as the metric families.
+  thread_local std::unordered_map<std::string, served_metrics> cache;
   const std::string& label = known.count(method) != 0 ? method : "other";
-  requests_->Add({{"method", label}, {"route", route},
-                  {"code", std::to_string(status)}})
-    .Increment();
-  request_seconds_->Add({{"method", label}, {"route", route}}, latency_buckets())
-    .Observe(seconds);
+  std::string key;
+  key.reserve(label.size() + route.size() + 8);
+  key.append(label).append(1, ' ').append(route).append(1, ' ');
+  key.append(std::to_string(status));
+  auto i = cache.find(key);
+  if (i == cache.end()) {
+    served_metrics found{
+      &requests_->Add({{"method", label}, {"route", route},
+                       {"code", std::to_string(status)}}),
+      &request_seconds_->Add({{"method", label}, {"route", route}},
+                             latency_buckets())};
+    i = cache.emplace(std::move(key), found).first;
+  }
+  i->second.count->Increment();
+  i->second.seconds->Observe(seconds);
 }
 
 void telemetry::rebalance_recorded(const rebalance_report& report) {

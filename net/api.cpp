@@ -458,6 +458,15 @@ bool api::admit(const http_request& request, responder& respond) const {
       1));
     return false;
   }
+  // A heartbeat the board answers never waits; the heartbeat route counts
+  // the ones that go to the coordinator.
+  if (post && path == "/heartbeat" && config_.board)
+    return true;
+  hold(respond);
+  return true;
+}
+
+void api::hold(responder& respond) const {
   pending_->fetch_add(1, std::memory_order_relaxed);
   // Counted until every copy of the responder is gone: answered, or lost
   // by a handler that never answers.
@@ -467,7 +476,6 @@ bool api::admit(const http_request& request, responder& respond) const {
   respond = [inner = std::move(respond), ticket](http_response response) {
     inner(std::move(response));
   };
-  return true;
 }
 
 void api::protect_routes() {
@@ -617,6 +625,7 @@ void api::add_worker_routes() {
         respond(heartbeat_response(beat, *leases));
         return;
       }
+      hold(respond);
     }
     bridge_.ask<heartbeat_reply>(
       role::coordinator,

@@ -72,6 +72,8 @@ private:
 
   /// Admits a request by its priority; returns false after answering 503.
   bool admit(const http_request& request, responder& respond) const;
+  /// Counts a request as waiting for the actors until `respond` is gone.
+  void hold(responder& respond) const;
 
   actor_bridge bridge_;
   api_settings config_;
