@@ -154,6 +154,15 @@ public:
                          move.value("stream_id", std::int64_t{0}));
   }
 
+  /// True if a server pause or restart began within [from, to].
+  bool disruption_began_between(double from, double to) {
+    std::lock_guard lock{mutex_};
+    for (const auto& w : disruptions_)
+      if (w.from >= from && w.from <= to)
+        return true;
+    return false;
+  }
+
   bool disrupted_between(double from, double to) {
     std::lock_guard lock{mutex_};
     for (const auto& w : disruptions_)
@@ -407,9 +416,12 @@ private:
                                 {"memory_total_gb", 8}, {"disk_percent", 55},
                                 {"disk_free_gb", 90}, {"disk_total_gb", 200},
                                 {"load_average", {0.5, 0.4, 0.3}}};
+    double sent = now();
     auto r = call(context_.server, "POST", "/heartbeat", body);
     context_.book.count("heartbeat");
     handle(r, &ids);
+    if (r.reached && r.status == 200)
+      last_heartbeat_sent_ = sent;
   }
 
   void assign() {
@@ -481,7 +493,11 @@ private:
     }
     if (r.status == 404 && r.body.value("fenced", false)) {
       context_.book.count("fenced");
-      if (!excused)
+      // Only heartbeats keep a worker alive: a server pause after the last
+      // one that got through may have outlasted the timeout, even when an
+      // assign or release got a reply after the pause.
+      if (!excused
+          && !context_.book.disruption_began_between(last_heartbeat_sent_, t))
         context_.book.violation("only silent workers die",
                                 id_ + " was declared dead at " + std::to_string(t)
                                   + " s without a long pause; last reply at "
@@ -580,6 +596,8 @@ private:
   std::map<std::int64_t, std::uint64_t> final_set_;
   double last_reply_ = 0;
   double last_reply_before_pause_ = 0;
+  /// When the last heartbeat that got a 200 was sent.
+  double last_heartbeat_sent_ = 0;
   window pending_pause_;
   bool pause_was_long_ = false;
   bool fenced_ = false;
