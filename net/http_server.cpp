@@ -109,10 +109,6 @@ struct server_state {
   std::mutex mutex;
   std::list<std::weak_ptr<connection>> connections;
   std::atomic<std::uint64_t> open{0};
-  std::atomic<std::uint64_t> rejected_connections{0};
-  std::atomic<std::uint64_t> idle_closed{0};
-  std::atomic<std::uint64_t> slow_closed{0};
-  std::atomic<std::uint64_t> rejected{0};
 
   void add(const std::shared_ptr<connection>& c) {
     std::lock_guard<std::mutex> guard{mutex};
@@ -170,20 +166,16 @@ public:
     auto deadline = deadline_ms.load(std::memory_order_relaxed);
     if (closed_ || deadline == 0 || deadline > steady_now_ms())
       return;
-    switch (phase_) {
-      case phase::handling:
-        respond(request_id_, http_response::json(
-                               504, detail_body("the orchestrator did not "
-                                                "answer in time; retry later")));
-        return;
-      case phase::idle:
-        server_->idle_closed.fetch_add(1);
-        break;
-      default:
-        server_->slow_closed.fetch_add(1);
-        logger("net")->debug("connection-closed reason=slow phase={}",
-                             static_cast<int>(phase_));
+    if (phase_ == phase::handling) {
+      respond(request_id_, http_response::json(
+                             504, detail_body("the orchestrator did not "
+                                              "answer in time; retry later")));
+      return;
     }
+    // An idle kept-alive connection closing is routine; a slow one is not.
+    if (phase_ != phase::idle)
+      logger("net")->debug("connection-closed reason=slow phase={}",
+                           static_cast<int>(phase_));
     shut();
   }
 
@@ -387,7 +379,6 @@ private:
   /// Responds to a request that could not be read, then closes the
   /// connection, because the rest of the stream cannot be trusted.
   void reject(unsigned status, const std::string& text) {
-    server_->rejected.fetch_add(1);
     logger("net")->debug("request-rejected status={} reason=\"{}\"", status,
                          text);
     answered_ = request_id_;
@@ -476,7 +467,6 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   /// Answers 503 on a connection past the limit, without waiting for the
   /// client, and closes it.
   void reject_connection(plain_stream socket) {
-    state->rejected_connections.fetch_add(1);
     logger("net")->debug("connection-rejected reason=max-connections open={}",
                          state->open.load());
     http_response response = http_response::json(
@@ -627,12 +617,6 @@ void http_server::stop() {
     if (t.joinable())
       t.join();
   impl_->threads.clear();
-}
-
-http_server_counters http_server::counters() const {
-  const auto& s = *impl_->state;
-  return {s.open.load(), s.rejected_connections.load(), s.idle_closed.load(),
-          s.slow_closed.load(), s.rejected.load()};
 }
 
 } // namespace orchestrator

@@ -85,15 +85,6 @@ struct tls_files {
   }
 };
 
-/// Counts of connections and requests the server rejected or closed.
-struct http_server_counters {
-  std::uint64_t connections_open = 0;
-  std::uint64_t connections_rejected = 0;
-  std::uint64_t idle_closed = 0;
-  std::uint64_t slow_closed = 0;
-  std::uint64_t rejected = 0;
-};
-
 /// An HTTP/1.1 server on Boost.Asio with Beast's parser: keep-alive, limits
 /// on headers, bodies and connections, idle and read timeouts checked by one
 /// periodic sweep instead of a timer per request, and optional TLS. Requests
@@ -122,7 +113,6 @@ public:
   /// Stops accepting, closes connections and joins the I/O threads.
   void stop();
 
-  http_server_counters counters() const;
 
 private:
   struct impl;
