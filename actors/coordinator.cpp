@@ -403,7 +403,7 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
                                self->state.config.max_streams);
   if (board) {
     self->state.state.attach_board(board.get());
-    // A slot left open would answer from leases that nobody updates.
+    // A slot left open would reply with leases that no coordinator updates.
     self->attach_functor([board] { board->clear(); });
   }
   self->state.board = std::move(board);
@@ -437,8 +437,8 @@ caf::behavior coordinator_actor(coordinator_self* self, settings config,
       std::function<void()> open_slot;
       if (reply) {
         telemetry::global().heartbeat_received();
-        // Once this reply is durable, the worker's next heartbeats that
-        // change nothing are answered by the HTTP threads from the board.
+        // Once this reply is durable, the HTTP threads reply from the board
+        // to the worker's next heartbeats that change nothing.
         auto version = st.state.lease_version(request.server_id);
         open_slot = [self, id = request.server_id, version] {
           self->state.state.open_slot(id, version);

@@ -97,8 +97,8 @@ using coordinator_self = caf::stateful_actor<coordinator_state>;
 /// - (update_atom, role, caf::actor): a peer was respawned
 ///
 /// With a `board`, the coordinator opens a worker's slot after each
-/// acknowledged heartbeat, and HTTP threads answer the worker's next
-/// heartbeats that change nothing from it (see heartbeat_board).
+/// acknowledged heartbeat, and HTTP threads reply from it to the worker's
+/// next heartbeats that change nothing (see heartbeat_board).
 caf::behavior coordinator_actor(coordinator_self* self, settings config,
                                 peers handles,
                                 std::shared_ptr<heartbeat_board> board);

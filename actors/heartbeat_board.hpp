@@ -43,12 +43,12 @@ lease_snapshot make_lease_snapshot(const std::vector<stream_lease>& leases);
 /// any change to the worker. While the slot is open, `record` stores each
 /// heartbeat and returns the leases. The coordinator collects the stored
 /// heartbeats before it judges liveness or shows a worker. Closing takes the
-/// stored heartbeats under the slot's lock, so the coordinator sees every
+/// stored heartbeats under the slot's lock, so the coordinator records every
 /// heartbeat before it declares a worker dead, or receives it itself.
 class heartbeat_board {
 public:
-  /// Heartbeats a slot holds before the coordinator must collect them; past
-  /// this, heartbeats take the coordinator's path.
+  /// Maximum heartbeats stored in a slot until the coordinator collects
+  /// them. Past this, heartbeats go to the coordinator.
   static constexpr std::size_t max_pending = 64;
 
   /// Stores `beat` and returns the leases if the slot of `server_id` is
@@ -69,7 +69,7 @@ public:
   /// Returns the uncollected heartbeats of every slot, by worker.
   std::vector<std::pair<std::string, std::vector<fast_beat>>> collect();
 
-  /// True if some slot holds uncollected heartbeats.
+  /// True if some slot contains uncollected heartbeats.
   bool has_beats() const {
     return dirty_count_.load(std::memory_order_acquire) > 0;
   }

@@ -221,8 +221,8 @@ int main(int argc, char** argv) {
   }
 
   auto node = std::make_shared<node_state>();
-  // Shared by the coordinator and the HTTP threads, which answer heartbeats
-  // that change nothing from it.
+  // Shared by the coordinator and the HTTP threads, which reply from it to
+  // heartbeats that change nothing.
   auto board = std::make_shared<heartbeat_board>();
   // Set when the process ends for another reason than a signal: 1 when the
   // store cannot be opened, 3 when this server lost the leader lock.

@@ -639,7 +639,7 @@ failure_report registry::declare_dead(const std::vector<liveness>& verdicts,
     auto* w = find_active(verdict.server_id);
     if (w == nullptr)
       continue;
-    // Closing the slot takes the heartbeats answered on HTTP threads, so
+    // Closing the slot takes the heartbeats that HTTP threads replied to, so
     // none of them can slip in after the verdict.
     touch(verdict.server_id);
     // A heartbeat that arrived after the verdict was made saves the worker.

@@ -65,8 +65,8 @@ public:
   /// The registry closes a worker's slot before any change to the worker.
   void attach_board(heartbeat_board* board);
 
-  /// Notes the heartbeats that HTTP threads answered from the board. Call
-  /// before anything that reads heartbeat times.
+  /// Records the heartbeats that HTTP threads replied to from the board.
+  /// Call before anything that reads heartbeat times.
   void collect_beats();
 
   /// Counts changes to a worker's leases or state; 0 for an unknown worker.

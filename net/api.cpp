@@ -432,11 +432,12 @@ bool api::admit(const http_request& request, responder& respond) const {
   // Probes and scrapes are cheap and must work when the server is busy.
   if (path == "/health" || path == "/ready" || path == "/metrics")
     return true;
+
   std::size_t limit = config_.max_pending / 2;
-  const char* what = "listing and admin requests";
+  const char* priority_class = "listing and admin requests";
   if (post && (path == "/heartbeat" || path == "/api/heartbeat")) {
     limit = config_.max_pending;
-    what = "heartbeats";
+    priority_class = "heartbeats";
   } else if ((post
               && (path == "/register" || path == "/streams/assign"
                   || path == "/streams/release" || path == "/diagnostic"
@@ -444,22 +445,24 @@ bool api::admit(const http_request& request, responder& respond) const {
                   || path == "/api/streams/update"))
              || path == "/api/streams/assign") {
     limit = config_.max_pending * 3 / 4;
-    what = "worker requests";
+    priority_class = "worker requests";
   }
+
   auto busy = pending_->load(std::memory_order_relaxed);
   if (busy >= limit) {
-    telemetry::global().request_shed(what);
+    telemetry::global().request_shed(priority_class);
     logger("net")->debug("request-shed class=\"{}\" waiting={} limit={} target={}",
-                         what, busy, limit, request.target);
+                         priority_class, busy, limit, request.target);
     respond(with_retry_after(
       detail_response(503, std::string{"the orchestrator is overloaded ("}
                              + std::to_string(busy) + " requests waiting); "
-                             + what + " are rejected first; retry later"),
+                             + priority_class + " are rejected first; retry later"),
       1));
     return false;
   }
-  // A heartbeat the board answers never waits; the heartbeat route counts
-  // the ones that go to the coordinator.
+
+  // A heartbeat that the board replies to never waits, so the heartbeat
+  // route counts only the ones that go to the coordinator.
   if (post && path == "/heartbeat" && config_.board)
     return true;
   hold(respond);
@@ -468,8 +471,8 @@ bool api::admit(const http_request& request, responder& respond) const {
 
 void api::hold(responder& respond) const {
   pending_->fetch_add(1, std::memory_order_relaxed);
-  // Counted until every copy of the responder is gone: answered, or lost
-  // by a handler that never answers.
+  // Counted until every copy of the responder is destroyed, after a reply
+  // or when a handler drops it without one.
   auto ticket = std::shared_ptr<void>(nullptr, [pending = pending_](void*) {
     pending->fetch_sub(1, std::memory_order_relaxed);
   });

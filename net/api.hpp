@@ -23,8 +23,8 @@ struct api_settings {
   std::shared_ptr<const node_state> node;
   /// Largest capacity a worker may claim; larger claims are capped.
   std::uint32_t max_capacity = 100000;
-  /// Where heartbeats that change nothing are answered without the
-  /// coordinator; null sends every heartbeat to the coordinator.
+  /// The board that replies to heartbeats that change nothing, without the
+  /// coordinator. Null sends every heartbeat to the coordinator.
   std::shared_ptr<heartbeat_board> board;
   /// Requests waiting for the actors at once. Past half of it, listing and
   /// admin requests get 503; past three quarters, other worker requests
@@ -70,7 +70,7 @@ private:
     std::atomic<std::uint64_t> cancelled{0};
   };
 
-  /// Admits a request by its priority; returns false after answering 503.
+  /// Admits a request by its priority. Returns false after replying 503.
   bool admit(const http_request& request, responder& respond) const;
   /// Counts a request as waiting for the actors until `respond` is gone.
   void hold(responder& respond) const;
@@ -78,7 +78,7 @@ private:
   actor_bridge bridge_;
   api_settings config_;
   std::shared_ptr<stream_outcomes> outcomes_;
-  /// Requests admitted and not yet answered.
+  /// Requests admitted and still waiting for their reply.
   std::shared_ptr<std::atomic<std::size_t>> pending_;
   std::int64_t started_ms_;
   router router_;

@@ -88,7 +88,7 @@ enum class phase : std::uint8_t {
 
 struct server_state;
 
-/// The part of a connection the sweep sees.
+/// The part of a connection that the sweep reads and acts on.
 class connection : public std::enable_shared_from_this<connection> {
 public:
   virtual ~connection() = default;
@@ -102,7 +102,7 @@ public:
   std::list<std::weak_ptr<connection>>::iterator position;
 };
 
-/// What every connection shares with the server.
+/// State that every connection shares with the server.
 struct server_state {
   request_handler handler;
   http_limits limits;
@@ -268,7 +268,7 @@ private:
       });
   }
 
-  /// Applies the route's body limit and answers `Expect: 100-continue`.
+  /// Applies the route's body limit and replies to `Expect: 100-continue`.
   /// Returns false when the request was rejected.
   bool check_header() {
     header_checked_ = true;
@@ -333,8 +333,8 @@ private:
 
     auto id = ++request_id_;
     set_deadline(server_->limits.response_timeout, phase::handling);
-    // Nothing else holds the connection while the handler works: the
-    // responder holds it weakly, so that a lost responder does not leak it.
+    // The responder keeps only a weak reference, so that a lost responder
+    // does not leak the connection; this keeps it alive meanwhile.
     handling_ = shared();
 
     std::weak_ptr<connection> weak = shared();
@@ -346,8 +346,7 @@ private:
       if (!self)
         return;
       auto* me = static_cast<session*>(self.get());
-      // Called by the handler itself: answer without a trip through the
-      // strand's queue.
+      // Called by the handler itself, so the reply skips the strand's queue.
       if (std::this_thread::get_id() == caller
           && me->in_handler_.load(std::memory_order_acquire)) {
         me->immediate_ = std::move(response);
@@ -464,7 +463,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     accept();
   }
 
-  /// Answers 503 on a connection past the limit, without waiting for the
+  /// Writes 503 on a connection past the limit, without waiting for the
   /// client, and closes it.
   void reject_connection(plain_stream socket) {
     logger("net")->debug("connection-rejected reason=max-connections open={}",

@@ -65,8 +65,8 @@ struct http_limits {
   /// A kept-alive connection with no new request for this long is closed.
   std::chrono::milliseconds idle_timeout{60'000};
   /// A request must arrive completely within this time of its first byte,
-  /// and a response must be taken by the client within it; a slower client
-  /// is closed.
+  /// and the client must read a response within it. A slower client is
+  /// closed.
   std::chrono::milliseconds read_timeout{10'000};
   /// A request without a response after this long gets 504; a backstop in
   /// case a handler never responds.
@@ -88,7 +88,7 @@ struct tls_files {
 /// An HTTP/1.1 server on Boost.Asio with Beast's parser: keep-alive, limits
 /// on headers, bodies and connections, idle and read timeouts checked by one
 /// periodic sweep instead of a timer per request, and optional TLS. Requests
-/// are read on the server's own I/O threads and handed to the handler; a
+/// are read on the server's own I/O threads and handed to the handler. A
 /// response given while the handler runs is written without a thread hop.
 class http_server {
 public:

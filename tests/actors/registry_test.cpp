@@ -715,7 +715,7 @@ BOOST_FIXTURE_TEST_CASE(late_board_heartbeat_saves_worker,
   take("a", 2);
   reg.open_slot("a", reg.lease_version("a"));
   auto seen = reg.active_liveness();
-  // Answered on an HTTP thread after the failure detector looked.
+  // Replied to on an HTTP thread after the failure detector read liveness.
   BOOST_REQUIRE(board.record("a", beat_at(399)));
   auto report = reg.declare_dead(seen, at(400));
   BOOST_CHECK(report.dead_workers.empty());

@@ -148,17 +148,17 @@ BOOST_AUTO_TEST_CASE(worker_bodies_small_imports_large) {
 BOOST_AUTO_TEST_CASE(extra_connections_get_503) {
   server s{{"--max-connections", "4"}};
   asio::io_context io;
-  std::vector<tcp::socket> held;
+  std::vector<tcp::socket> open_sockets;
   for (int k = 0; k < 4; ++k)
-    held.push_back(connect(io, s.process.port()));
+    open_sockets.push_back(connect(io, s.process.port()));
   std::this_thread::sleep_for(200ms);
-  auto refused = connect(io, s.process.port());
-  auto reply = read_response(refused);
+  auto rejected = connect(io, s.process.port());
+  auto reply = read_response(rejected);
   BOOST_CHECK_EQUAL(status_of(reply), 503u);
   BOOST_CHECK(reply.find("Retry-After: 1") != std::string::npos);
   BOOST_CHECK(reply.find("too many open connections") != std::string::npos);
 
-  held.pop_back();
+  open_sockets.pop_back();
   std::this_thread::sleep_for(200ms);
   BOOST_CHECK_EQUAL(s.client.get("/health").status, 200u);
 }
@@ -251,8 +251,8 @@ BOOST_AUTO_TEST_CASE(slow_clients_closed_others_unaffected) {
   dribbler.join();
 
   // Latency with the slow clients stays within twice the latency without
-  // them; below 1 ms the noise of a shared machine dominates, so 1 ms is
-  // the floor of the allowance.
+  // them. Below 1 ms the noise of a shared machine dominates, so the
+  // allowance is at least 1 ms.
   BOOST_TEST_MESSAGE("median heartbeat latency " << before << " us alone, "
                                                  << during << " us with "
                                                  << slow_count << " slow clients");
@@ -326,7 +326,7 @@ BOOST_AUTO_TEST_CASE(tls_serves_https_only) {
   }
   BOOST_CHECK_EQUAL(status_of(reply), 200u);
 
-  // Plain HTTP on the TLS port gets no HTTP answer.
+  // Plain HTTP on the TLS port gets no HTTP response.
   auto plain = s.client.raw(request_bytes("GET", "/health", ""));
   BOOST_CHECK_NE(status_of(plain), 200u);
 }

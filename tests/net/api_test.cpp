@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-/// Takes every request and never answers it, like a coordinator stuck on a
+/// Takes every request and never replies, like a coordinator stuck on a
 /// long operation.
 caf::behavior silent_actor(caf::stateful_actor<std::vector<caf::response_promise>>* self) {
   self->set_default_handler(
@@ -136,7 +136,7 @@ caf::behavior silent_actor(caf::stateful_actor<std::vector<caf::response_promise
   return {[](caf::tick_atom) {}};
 }
 
-/// The API in front of a coordinator that never answers, with room for
+/// The API in front of a coordinator that never replies, with room for
 /// eight waiting requests.
 struct api_over_stuck_coordinator {
   caf::actor_system_config config;

@@ -29,8 +29,8 @@ public:
     return port_;
   }
 
-  /// The process id, or -1 once stopped; for signals such as SIGSTOP and
-  /// for reading /proc.
+  /// Returns the process id, or -1 once stopped, for signals such as
+  /// SIGSTOP and for reading /proc.
   pid_t pid() const {
     return pid_;
   }
