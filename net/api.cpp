@@ -599,9 +599,13 @@ void api::add_worker_routes() {
   });
 
   router_.add("POST", "/heartbeat", [this](routed_request request, responder respond) {
-    auto body = decode_body(request, respond, [this](const json& j) {
-      return decode_heartbeat(j, config_.limits);
-    });
+    // Most heartbeats are read from the text; the rest go through the JSON
+    // tree, which gives the same request or the errors to report.
+    auto body = decode_heartbeat_text(request.raw.body, config_.limits);
+    if (!body)
+      body = decode_body(request, respond, [this](const json& j) {
+        return decode_heartbeat(j, config_.limits);
+      });
     if (!body)
       return;
     auto bridge = bridge_;

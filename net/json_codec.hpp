@@ -128,6 +128,15 @@ struct heartbeat_request {
 
 decoded<heartbeat_request> decode_heartbeat(const json& body,
                                             const decode_limits& limits = {});
+
+/// Decodes a heartbeat body straight from its text, without a JSON tree.
+/// Returns nothing for a body it does not take: one that is invalid, has a
+/// repeated key or a nested value under an unknown key, or writes an
+/// integer as 5.0. Every body it takes decodes to the same request through
+/// parse_object and decode_heartbeat; for the others, that path gives the
+/// request or the errors.
+std::optional<heartbeat_request> decode_heartbeat_text(std::string_view text,
+                                                       const decode_limits& limits = {});
 decoded<assign_request> decode_assign(const json& body,
                                       const decode_limits& limits);
 decoded<release_request> decode_release(const json& body,

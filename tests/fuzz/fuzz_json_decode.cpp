@@ -1,13 +1,16 @@
 // Fuzz target: the first byte picks an endpoint's body decoder and the limits
 // it runs with. The rest is the request body, parsed as the API parses it.
 // A decoder must return either a value or a list of errors, and never throw.
-// Decoded values must be within the documented ranges.
+// Decoded values must be within the documented ranges, and a heartbeat read
+// straight from the text must equal the one decoded from the JSON tree.
 
 #include "net/json_codec.hpp"
+#include "tests/support/heartbeat_compare.hpp"
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -76,10 +79,17 @@ void decode_with(unsigned selector, std::string_view body,
     return;
   }
 
+  // A heartbeat read from the text must match what the full path reads.
+  std::optional<heartbeat_request> direct;
+  if (selector == 1)
+    direct = decode_heartbeat_text(body, limits);
+
   auto parsed = parse_object(body);
   check_result(parsed, "parse_object");
-  if (!parsed)
+  if (!parsed) {
+    require(!direct, "decode_heartbeat_text took a body parse_object rejects");
     return;
+  }
   const auto& object = *parsed.value;
   require(object.is_object(), "parse_object returned a non-object");
 
@@ -94,6 +104,12 @@ void decode_with(unsigned selector, std::string_view body,
     case 1: {
       auto r = decode_heartbeat(object, limits);
       check_result(r, "decode_heartbeat");
+      if (direct) {
+        require(r.value.has_value(), "decode_heartbeat_text took a body "
+                                     "decode_heartbeat rejects");
+        if (auto field = test::heartbeat_difference(*direct, *r.value))
+          fail("decode_heartbeat_text and decode_heartbeat differ in " + *field);
+      }
       if (r) {
         require(valid_server_id(r.value->beat.server_id),
                 "heartbeat with an invalid server_id");

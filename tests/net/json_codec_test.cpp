@@ -1,6 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "net/json_codec.hpp"
+#include "tests/support/heartbeat_compare.hpp"
 
 using namespace orchestrator;
 
@@ -120,6 +121,111 @@ BOOST_AUTO_TEST_CASE(heartbeat_metrics_are_range_checked) {
     "memory_total_gb":4,"disk_percent":5,"disk_free_gb":5,"disk_total_gb":10}})"));
   BOOST_REQUIRE(!bad);
   BOOST_TEST(only_error(bad.errors) == "body.system_metrics.cpu_percent");
+}
+
+namespace {
+
+/// Decodes `body` both ways; the text reader must take it and agree.
+void check_text_reader_takes(const std::string& body, const decode_limits& limits = {}) {
+  BOOST_TEST_CONTEXT(body) {
+    auto direct = decode_heartbeat_text(body, limits);
+    BOOST_REQUIRE(direct);
+    auto parsed = parse_object(body);
+    BOOST_REQUIRE(parsed);
+    auto full = decode_heartbeat(*parsed.value, limits);
+    BOOST_REQUIRE(full);
+    auto field = test::heartbeat_difference(*direct, *full.value);
+    BOOST_TEST(!field, "the two decoders differ in " << field.value_or(""));
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(heartbeat_text_reads_what_workers_send) {
+  check_text_reader_takes(R"({"server_id":"w-1","current_streams":10})");
+  check_text_reader_takes(
+    R"({"server_id":"w","current_streams":2,"status":"draining","stream_ids":[9,4]})");
+  check_text_reader_takes(R"( { "server_id" : "w" , "current_streams" : 0 ,
+    "stream_ids" : [ ] } )");
+  check_text_reader_takes(
+    R"({"server_id":"w","current_streams":1,"status":null,"stream_ids":null,
+        "system_metrics":null})");
+  // Keys it does not know are ignored, as the full decoder ignores them.
+  check_text_reader_takes(
+    R"({"timestamp":"2026-12-05T08:00:00Z","server_id":"w","version":3,
+        "current_streams":1,"debug":false,"note":null})");
+  // Escapes are decoded before the key and the values are compared.
+  check_text_reader_takes(
+    R"({"server\u005fid":"w\u002d2","current_streams":1,"status":"caf\u00e9"})");
+  check_text_reader_takes(R"({"server_id":"w","current_streams":1,
+    "system_metrics":{"cpu_percent":5.5,"memory_percent":3,"memory_used_gb":1.25,
+    "memory_total_gb":4,"disk_percent":5,"disk_free_gb":5,"disk_total_gb":10,
+    "load_average":[0.5,0,1e1],"uptime_seconds":99,"hostname":"h"}})");
+  check_text_reader_takes(R"({"server_id":"w","current_streams":1,
+    "system_metrics":{"cpu_percent":0,"memory_percent":0,"memory_used_gb":0,
+    "memory_total_gb":0,"disk_percent":100,"disk_free_gb":0,"disk_total_gb":1e9,
+    "load_average":null,"uptime_seconds":null}})");
+  check_text_reader_takes(R"({"server_id":"w","current_streams":10000000,
+    "stream_ids":[1,2,3]})", decode_limits{2, 20, 3});
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_text_leaves_the_rest_to_the_tree) {
+  struct left_case {
+    const char* body;
+    /// Whether the full decoder takes the body.
+    bool valid;
+  };
+  const left_case cases[] = {
+    {"", false},
+    {"[]", false},
+    {R"({"server_id":"w","current_streams":1} x)", false},
+    {R"({"server_id":"w","current_streams":1)", false},
+    {R"({"server_id":"w","server_id":"v","current_streams":1})", false},
+    {R"({"server_id":"w","current_streams":1,"extra":1,"extra":2})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":{"cpu_percent":1,
+       "cpu_percent":2}})", false},
+    {R"({"server_id":"w","current_streams":5.0})", true},
+    {R"({"server_id":"w","current_streams":1,"stream_ids":[2.0]})", true},
+    {R"({"server_id":"w","current_streams":1,"extra":{"a":[1]}})", true},
+    {R"({"server_id":"w","current_streams":1,"extra":[]})", true},
+    {R"({"server_id":"w","current_streams":-1})", false},
+    {R"({"server_id":"w","current_streams":10000001})", false},
+    {R"({"server_id":"w","current_streams":18446744073709551615})", false},
+    {R"({"server_id":"w","current_streams":null})", false},
+    {R"({"server_id":"w","current_streams":"1"})", false},
+    {R"({"current_streams":1})", false},
+    {R"({"server_id":"a b","current_streams":1})", false},
+    {R"({"server_id":7,"current_streams":1})", false},
+    {R"({"server_id":"w","current_streams":1,"status":"\u0001"})", false},
+    {R"({"server_id":"w","current_streams":1,"status":true})", false},
+    {R"({"server_id":"w","current_streams":1,"stream_ids":[0]})", false},
+    {R"({"server_id":"w","current_streams":1,"stream_ids":["x"]})", false},
+    {R"({"server_id":"w","current_streams":1,"stream_ids":[1,2,3,4]})", false},
+    {R"({"server_id":"w","current_streams":1,"stream_ids":[[1]]})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":{}})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":[]})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":{"cpu_percent":150,
+       "memory_percent":3,"memory_used_gb":1,"memory_total_gb":4,"disk_percent":5,
+       "disk_free_gb":5,"disk_total_gb":10}})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":{"cpu_percent":1,
+       "memory_percent":3,"memory_used_gb":1,"memory_total_gb":4,"disk_percent":5,
+       "disk_free_gb":5,"disk_total_gb":10,"load_average":[1,2]}})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":{"cpu_percent":1,
+       "memory_percent":3,"memory_used_gb":1,"memory_total_gb":4,"disk_percent":5,
+       "disk_free_gb":5,"disk_total_gb":10,"load_average":[1,-2,3]}})", false},
+    {R"({"server_id":"w","current_streams":1,"system_metrics":{"cpu_percent":1,
+       "memory_percent":3,"memory_used_gb":1,"memory_total_gb":4,"disk_percent":5,
+       "disk_free_gb":5,"disk_total_gb":10,"uptime_seconds":-1}})", false},
+  };
+  decode_limits limits{2, 20, 3};
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.body) {
+      BOOST_TEST(!decode_heartbeat_text(c.body, limits));
+      auto parsed = parse_object(c.body);
+      bool full = parsed && decode_heartbeat(*parsed.value, limits).value.has_value();
+      BOOST_TEST(full == c.valid);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(release_reads_epochs) {
