@@ -144,14 +144,13 @@ public:
     asio::dispatch(strand(), [self = shared()] {
       if constexpr (std::is_same_v<Stream, tls_stream>) {
         self->set_deadline(self->server_->limits.read_timeout, phase::handshake);
-        self->stream_.async_handshake(
-          ssl::stream_base::server, [self](const beast::error_code& ec) {
-            if (ec) {
-              self->shut();
-              return;
-            }
-            self->next_request();
-          });
+        self->lowest().async_wait(tcp::socket::wait_read,
+                                  [self](const beast::error_code& ec) {
+                                    if (ec)
+                                      self->shut();
+                                    else
+                                      self->start_handshake();
+                                  });
       } else {
         self->next_request();
       }
@@ -203,6 +202,45 @@ private:
       return stream_.next_layer();
     else
       return stream_;
+  }
+
+  /// Starts the TLS handshake, or sends a readable 400 to a client that
+  /// sent plain HTTP. A TLS connection starts with a handshake record (byte
+  /// 0x16), and an HTTP request starts with an upper-case method name.
+  void start_handshake() {
+    unsigned char first = 0;
+    beast::error_code ec;
+    auto received = lowest().receive(asio::buffer(&first, 1),
+                                     tcp::socket::message_peek, ec);
+    if (ec || received == 0) {
+      shut();
+      return;
+    }
+    if (first >= 'A' && first <= 'Z') {
+      reject_plain_http();
+      return;
+    }
+    stream_.async_handshake(ssl::stream_base::server,
+                            [self = shared()](const beast::error_code& error) {
+                              if (error) {
+                                self->shut();
+                                return;
+                              }
+                              self->next_request();
+                            });
+  }
+
+  void reject_plain_http() {
+    logger("net")->info("connection-rejected reason=plain-http-on-https-port");
+    auto response = http_response::json(
+      400, detail_body("this port serves HTTPS only; send the request to "
+                       "https:// instead of http://"));
+    auto reply = std::make_shared<std::string>();
+    write_head(*reply, response, 11, false);
+    *reply += response.body;
+    asio::async_write(lowest(), asio::buffer(*reply),
+                      [self = shared(), reply](const beast::error_code&,
+                                               std::size_t) { self->shut(); });
   }
 
   void set_deadline(std::chrono::milliseconds timeout, phase p) {

@@ -326,9 +326,11 @@ BOOST_AUTO_TEST_CASE(tls_serves_https_only) {
   }
   BOOST_CHECK_EQUAL(status_of(reply), 200u);
 
-  // Plain HTTP on the TLS port gets no HTTP response.
+  // Plain HTTP on the TLS port gets a 400 that says to use https://.
   auto plain = s.client.raw(request_bytes("GET", "/health", ""));
-  BOOST_CHECK_NE(status_of(plain), 200u);
+  BOOST_CHECK_EQUAL(status_of(plain), 400u);
+  BOOST_CHECK(plain.find("https://") != std::string::npos);
+  BOOST_CHECK(s.process.log().find("plain-http-on-https-port") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(tls_needs_both_files) {
