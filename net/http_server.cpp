@@ -472,6 +472,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   std::unique_ptr<ssl::context> tls;
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
+  /// Connections rejected at the limit since the last log line. The
+  /// acceptor's strand is the only user.
+  std::uint64_t rejected_unlogged = 0;
+  std::int64_t rejection_logged_ms = 0;
 
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc),
@@ -501,11 +505,26 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     accept();
   }
 
+  /// Logs a warning for the first connection rejected at the limit, then
+  /// at most one line per 10 s with the count since the last line, so a
+  /// flood of connections cannot flood the log.
+  void log_rejection() {
+    ++rejected_unlogged;
+    auto now = steady_now_ms();
+    if (rejection_logged_ms != 0 && now - rejection_logged_ms < 10'000)
+      return;
+    logger("net")->warn("connections-rejected reason=max-connections count={} "
+                        "limit={}; raise --max-connections if clients need "
+                        "more connections",
+                        rejected_unlogged, state->limits.max_connections);
+    rejected_unlogged = 0;
+    rejection_logged_ms = now;
+  }
+
   /// Writes 503 on a connection past the limit, without waiting for the
   /// client, and closes it.
   void reject_connection(plain_stream socket) {
-    logger("net")->debug("connection-rejected reason=max-connections open={}",
-                         state->open.load());
+    log_rejection();
     http_response response = http_response::json(
       503, detail_body("the server has too many open connections; retry "
                        "later or reuse a kept-alive connection"));

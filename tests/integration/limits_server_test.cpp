@@ -157,6 +157,13 @@ BOOST_AUTO_TEST_CASE(extra_connections_get_503) {
   BOOST_CHECK_EQUAL(status_of(reply), 503u);
   BOOST_CHECK(reply.find("Retry-After: 1") != std::string::npos);
   BOOST_CHECK(reply.find("too many open connections") != std::string::npos);
+  // A second rejection within 10 s is counted for the next log line.
+  auto again = connect(io, s.process.port());
+  BOOST_CHECK_EQUAL(status_of(read_response(again)), 503u);
+  auto log = s.process.log();
+  BOOST_CHECK(log.find("connections-rejected reason=max-connections count=1 limit=4")
+              != std::string::npos);
+  BOOST_CHECK(log.find("count=2") == std::string::npos);
 
   open_sockets.pop_back();
   std::this_thread::sleep_for(200ms);
