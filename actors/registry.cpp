@@ -333,8 +333,9 @@ caf::error registry::lookup_error(const std::string& server_id) const {
                         + " not found; register it with POST /register");
   return make_error(errc::worker_dead,
                     "Instance " + server_id
-                      + " was declared dead and its streams were reassigned; "
-                        "register again with POST /register");
+                      + " was declared dead and its streams were taken from it "
+                        "for other workers; stop capturing them and register "
+                        "again with POST /register");
 }
 
 std::vector<stream_lease> registry::leases_of(const worker& w) const {
