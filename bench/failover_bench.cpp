@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <random>
@@ -34,6 +35,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Returns a client for the server on `port` that sends the admin token, or
+/// else the worker token, from the environment the server inherits. Without
+/// either the server runs in loopback mode and needs no token.
+http_client client_for(std::uint16_t port) {
+  const char* token = std::getenv("ORCHESTRATOR_ADMIN_KEY");
+  if (token == nullptr || *token == '\0')
+    token = std::getenv("ORCHESTRATOR_API_KEY");
+  return http_client{"127.0.0.1", port}.with_token(token == nullptr ? "" : token);
+}
+
 /// Starts a child process that sends a heartbeat for `id` every second,
 /// beginning after `offset`, for at most ten minutes.
 pid_t spawn_worker(const std::string& id, std::uint16_t port,
@@ -43,7 +54,7 @@ pid_t spawn_worker(const std::string& id, std::uint16_t port,
     return pid;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   std::this_thread::sleep_for(offset);
-  http_client client{"127.0.0.1", port};
+  auto client = client_for(port);
   auto end = clock_type::now() + 600s;
   auto next = clock_type::now();
   while (clock_type::now() < end) {
@@ -131,7 +142,7 @@ void run_iteration(int workers, int streams, int pause_rounds, std::mt19937& ran
                          "--heartbeat-check-interval", "0.1", "--rebalance-interval", "0",
                          "--modules", "resilient_failure_handler"},
                         dir.file("server.log")};
-  http_client client{"127.0.0.1", server.port()};
+  auto client = client_for(server.port());
   auto rows = json::array();
   for (int id = 1; id <= streams; ++id)
     rows.push_back({{"id", id}, {"url", "http://radio/" + std::to_string(id)}});
