@@ -27,8 +27,10 @@ http_response denied(unsigned status, const char* error,
 
 const char* token_name(access_level needed) {
   return needed == access_level::admin
-           ? "the admin token (ORCHESTRATOR_ADMIN_KEY)"
-           : "the worker token (ORCHESTRATOR_API_KEY) or the admin token";
+           ? "the admin token (the server's ORCHESTRATOR_ADMIN_KEY or "
+             "--admin-key-file)"
+           : "the worker token (the server's ORCHESTRATOR_API_KEY or "
+             "--api-key-file) or the admin token";
 }
 
 } // namespace
@@ -93,9 +95,9 @@ std::optional<http_response> check_access(const auth_tokens& tokens,
                     ? "admin endpoints are disabled because the server has no "
                       "admin token; start it with ORCHESTRATOR_ADMIN_KEY or "
                       "--admin-key-file"
-                    : "this endpoint needs the admin token "
-                      "(ORCHESTRATOR_ADMIN_KEY); the worker token is not "
-                      "enough");
+                    : "this endpoint needs the admin token (the server's "
+                      "ORCHESTRATOR_ADMIN_KEY or --admin-key-file); the "
+                      "worker token is not enough");
   return std::nullopt;
 }
 
