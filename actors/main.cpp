@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -28,6 +29,7 @@
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 using namespace orchestrator;
@@ -38,12 +40,15 @@ namespace {
 /// exits anyway.
 constexpr std::chrono::seconds shutdown_grace{10};
 
-/// Loads the catalogue file into the coordinator, retrying while the
-/// coordinator is still loading its state. Returns false on failure.
-bool import_catalog(const actor_bridge& bridge,
-                    const std::vector<stream_row>& rows,
-                    const std::string& path) {
-  auto log = logger("main");
+/// Streams per message and per commit of the catalogue import. The message,
+/// the registry's changes and the store's journal then hold one chunk at a
+/// time instead of copies of the whole file.
+constexpr std::size_t import_chunk = 10'000;
+
+/// Puts one chunk of the catalogue into the coordinator, retrying for up
+/// to a minute while the coordinator is still loading its state.
+caf::expected<catalog_result> put_chunk(const actor_bridge& bridge,
+                                        const std::vector<stream_row>& chunk) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{60};
   for (;;) {
     auto outcome = std::make_shared<std::promise<caf::expected<catalog_result>>>();
@@ -53,24 +58,45 @@ bool import_catalog(const actor_bridge& bridge,
       [outcome](caf::expected<catalog_result> result) {
         outcome->set_value(std::move(result));
       },
-      caf::put_atom::value, rows);
+      caf::put_atom::value, chunk);
     auto result = future.get();
-    if (result) {
-      log->info("catalog-imported file={} streams={} created={} updated={}",
-                path, rows.size(), result->created, result->updated);
-      return true;
-    }
     // Right after start-up the coordinator may still load its state, or the
     // gateway may not know its handle yet.
-    bool transient = is(result.error(), errc::not_ready)
-                     || is(result.error(), errc::unavailable);
-    if (!transient || std::chrono::steady_clock::now() > deadline) {
-      log->error("catalog-import-failed file={} error=\"{}\"", path,
-                 describe(result.error()));
-      return false;
-    }
+    bool transient = !result
+                     && (is(result.error(), errc::not_ready)
+                         || is(result.error(), errc::unavailable));
+    if (!transient || std::chrono::steady_clock::now() > deadline)
+      return result;
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   }
+}
+
+/// Loads the catalogue file into the coordinator in chunks of
+/// `import_chunk` streams, each committed before the next. Moves the rows
+/// out of `rows` and frees it at the end. Returns false on failure, and the
+/// chunks committed before it stay: the next start imports the file again.
+bool import_catalog(const actor_bridge& bridge, std::vector<stream_row>& rows,
+                    const std::string& path) {
+  auto log = logger("main");
+  catalog_result total;
+  for (std::size_t first = 0; first < rows.size(); first += import_chunk) {
+    auto last = std::min(rows.size(), first + import_chunk);
+    std::vector<stream_row> chunk(
+      std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(first)),
+      std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(last)));
+    auto result = put_chunk(bridge, chunk);
+    if (!result) {
+      log->error("catalog-import-failed file={} imported={} of={} error=\"{}\"",
+                 path, first, rows.size(), describe(result.error()));
+      return false;
+    }
+    total.created += result->created;
+    total.updated += result->updated;
+  }
+  log->info("catalog-imported file={} streams={} created={} updated={}", path,
+            rows.size(), total.created, total.updated);
+  std::vector<stream_row>{}.swap(rows);
+  return true;
 }
 
 /// Waits until the coordinator has loaded its state, so that the first
@@ -315,11 +341,8 @@ int main(int argc, char** argv) {
     // A large catalogue takes longer than a request may: a million streams
     // need several seconds to write.
     actor_bridge import_bridge{gateway, std::chrono::minutes{10}};
-    bool imported = catalog.empty()
-                    || import_catalog(import_bridge, catalog, config.catalog_file);
-    // The rows live in the coordinator now; this copy would only hold memory.
-    std::vector<stream_row>{}.swap(catalog);
-    return imported;
+    return catalog.empty()
+           || import_catalog(import_bridge, catalog, config.catalog_file);
   };
   if (!config.uses_postgres() && !take_over(open_store)) {
     shutdown_actors();

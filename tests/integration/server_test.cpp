@@ -320,6 +320,29 @@ BOOST_AUTO_TEST_CASE(store_failure_returns_503_and_recovers) {
   BOOST_TEST(client.get("/ready").status == 200u);
 }
 
+BOOST_AUTO_TEST_CASE(catalog_import_commits_in_chunks) {
+  temp_dir dir;
+  // 25,000 streams are three chunks of at most 10,000.
+  auto catalog = write_catalog(dir, 25'000);
+
+  // Past --max-streams, the third chunk fails: start-up stops, and the two
+  // chunks before it stay committed.
+  auto [code, output] = run_to_exit("--listen 127.0.0.1:0 --data-dir " + dir.file("data")
+                                    + " --catalog " + catalog + " --max-streams 22000");
+  BOOST_TEST(code == 1);
+  BOOST_TEST(output.find("catalog-import-failed") != std::string::npos);
+  BOOST_TEST(output.find("imported=20000 of=25000") != std::string::npos);
+
+  // The next start imports the whole file again; unchanged rows count as
+  // neither created nor updated.
+  server_process server{{"--data-dir", dir.file("data"), "--catalog", catalog},
+                        dir.file("server.log")};
+  BOOST_TEST(server.log().find("streams=25000 created=5000 updated=0")
+             != std::string::npos);
+  http_client client{"127.0.0.1", server.port()};
+  BOOST_TEST(client.get("/streams?limit=1").json()["total"] == 25'000);
+}
+
 BOOST_AUTO_TEST_CASE(a_second_server_on_the_same_sqlite_file_refuses_to_start) {
   temp_dir dir;
   server_process first{{"--data-dir", dir.file("data")}, dir.file("first.log")};
