@@ -11,7 +11,7 @@ packages=(
   libboost-dev libboost-test-dev libcli11-dev libsqlite3-dev libstatgrab-dev
   prometheus-cpp-dev prometheus
   libpqxx-dev libpq-dev postgresql libssl-dev openssl
-  nginx gnuplot-nox jq
+  nginx gnuplot-nox jq iproute2
 )
 if [[ ${1:-} == --fuzz ]]; then
   packages+=(clang libclang-rt-14-dev)

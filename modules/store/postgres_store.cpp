@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <map>
 #include <regex>
+#include <string_view>
 #include <thread>
 
 namespace orchestrator {
@@ -177,17 +178,32 @@ std::map<std::string, std::string> parse_connection(const std::string& connectio
   return result;
 }
 
-/// Adds TCP keepalives and timeouts unless the operator set them: without
-/// them a leader cut off from its database would notice only after the
-/// kernel's TCP timeout, minutes later.
+/// Connection parameters added unless the operator set them: without the
+/// keepalives and timeouts a leader cut off from its database would notice
+/// only after the kernel's TCP timeout, minutes later.
+constexpr std::pair<const char*, const char*> connection_defaults[] = {
+  {"connect_timeout", "5"},     {"keepalives", "1"},
+  {"keepalives_idle", "5"},     {"keepalives_interval", "2"},
+  {"keepalives_count", "3"},    {"tcp_user_timeout", "10000"},
+  {"application_name", "stream-orchestrator"},
+};
+
+/// Returns the value of connection parameter `key`: the operator's, else
+/// the default, else "".
+std::string connection_value(const std::map<std::string, std::string>& given,
+                             std::string_view key) {
+  if (auto i = given.find(std::string{key}); i != given.end())
+    return i->second;
+  for (const auto& [name, value] : connection_defaults)
+    if (key == name)
+      return value;
+  return {};
+}
+
+/// Adds connection_defaults' parameters that the operator did not set.
 std::string with_timeouts(const std::string& connection,
                           const std::map<std::string, std::string>& given) {
-  const std::pair<const char*, const char*> defaults[] = {
-    {"connect_timeout", "5"},     {"keepalives", "1"},
-    {"keepalives_idle", "5"},     {"keepalives_interval", "2"},
-    {"keepalives_count", "3"},    {"tcp_user_timeout", "10000"},
-    {"application_name", "stream-orchestrator"},
-  };
+  const auto& defaults = connection_defaults;
   bool url = connection.rfind("postgresql://", 0) == 0
              || connection.rfind("postgres://", 0) == 0;
   std::string result = connection;
@@ -261,6 +277,45 @@ caf::error postgres_store::failure(const char* what, const std::exception& e) co
                     std::string{what} + " failed on " + redacted_ + ": " + text);
 }
 
+namespace {
+
+/// Gives the server's end of the connection the client's keepalive
+/// settings. The leader's advisory lock lasts as long as its session, and
+/// by default PostgreSQL notices a peer cut off by the network only after
+/// the system's keepalive time, two hours on Linux. With these settings it
+/// ends the session, and frees the lock for a standby, about as soon as the
+/// leader itself gives up the connection.
+void set_server_keepalives(pqxx::nontransaction& work,
+                           const std::map<std::string, std::string>& given) {
+  if (connection_value(given, "keepalives") == "0")
+    return;
+  const std::pair<const char*, const char*> settings[] = {
+    {"tcp_keepalives_idle", "keepalives_idle"},
+    {"tcp_keepalives_interval", "keepalives_interval"},
+    {"tcp_keepalives_count", "keepalives_count"},
+    {"tcp_user_timeout", "tcp_user_timeout"},
+  };
+  for (const auto& [server_name, client_name] : settings) {
+    auto value = connection_value(given, client_name);
+    // Only digits reach the statement: the value comes from the operator's
+    // connection string.
+    if (value.empty() || value.size() > 9
+        || value.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    try {
+      work.exec(std::string{"SET "} + server_name + " = " + value);
+    } catch (const std::exception& e) {
+      // A server before PostgreSQL 12 has no tcp_user_timeout, and the
+      // other settings still apply.
+      logger("store")->warn("postgres-setting-failed setting={} value={} "
+                            "error=\"{}\"",
+                            server_name, value, e.what());
+    }
+  }
+}
+
+} // namespace
+
 caf::error postgres_store::connect() {
   connection_.reset();
   try {
@@ -272,6 +327,7 @@ caf::error postgres_store::connect() {
     // libpq would print to stderr.
     work.exec("SET client_min_messages = warning");
     work.exec("SET TIME ZONE 'UTC'");
+    set_server_keepalives(work, parts);
     return caf::none;
   } catch (const std::exception& e) {
     connection_.reset();

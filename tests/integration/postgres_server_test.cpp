@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <sys/wait.h>
 #include <thread>
@@ -591,6 +592,50 @@ BOOST_AUTO_TEST_CASE(a_leader_that_lost_the_lock_stops_serving_and_exits) {
                                                {"port", 1}})
                .status
              == 200u);
+}
+
+// A leader cut off by the network keeps its lock until PostgreSQL ends its
+// session. The server's end of the leader's connection must therefore probe
+// the peer after the client's 5 s keepalive idle time, not after the
+// system's two hours. The kernel's keepalive timer on that socket shows
+// which one applies; the partition itself is not simulated here.
+BOOST_AUTO_TEST_CASE(the_database_side_of_the_lock_session_keeps_alive) {
+  const std::string db = "keepalive";
+  auto url = cluster().create_database(db);
+  temp_dir dir;
+  server_process leader{pg_args(url), dir.file("leader.log")};
+  http_client leader_client{"127.0.0.1", leader.port()};
+  BOOST_REQUIRE_MESSAGE(wait_ready(leader_client), leader.log());
+
+  auto client_port = cluster().query_value(
+    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' "
+    "AND l.granted AND d.datname = '" + db + "'");
+  BOOST_REQUIRE(!client_port.empty());
+  auto command = "ss -tnoH state established '( sport = :"
+                 + std::to_string(cluster().port()) + " and dport = :" + client_port
+                 + " )' 2>&1";
+  std::string output;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char chunk[512];
+    while (auto n = std::fread(chunk, 1, sizeof chunk, pipe))
+      output.append(chunk, n);
+    ::pclose(pipe);
+  }
+  BOOST_TEST_MESSAGE("ss: " << output);
+  // ss writes the time left in minutes, seconds and milliseconds, such as
+  // "timer:(keepalive,4.380ms,0)" for 4.38 s or "119min" for the system
+  // default. The pattern also takes the forms "3sec" and "250ms".
+  std::smatch timer;
+  BOOST_REQUIRE_MESSAGE(
+    std::regex_search(output, timer,
+                      std::regex{R"(keepalive,(?:(\d+)min)?(?:(\d+)(?:\.|sec))?(?:(\d+)ms)?,)"}),
+    "no keepalive timer on the lock session's socket: " << output);
+  auto part = [&](std::size_t k) {
+    return timer[k].matched ? std::stod(timer[k].str()) : 0.0;
+  };
+  double seconds = part(1) * 60 + part(2) + part(3) / 1000;
+  BOOST_TEST(seconds <= 5.0);
 }
 
 BOOST_AUTO_TEST_CASE(ready_reports_a_lost_database_and_recovers) {
