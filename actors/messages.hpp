@@ -57,6 +57,8 @@ namespace atoms {
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
+using samples_atom = caf::atom_constant<caf::atom("samples")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 // Sent to the coordinator.
 using register_atom = caf::atom_constant<caf::atom("register")>;

@@ -358,10 +358,10 @@ standard_children(const settings& config, store_factory open_store,
   result.push_back(std::move(metrics));
 
   auto store = make_child(role::store,
-                   [open_store](caf::local_actor* sup, const peers&,
-                                const strategy_ptr&) {
-                     return caf::actor{
-                       sup->spawn<caf::detached>(store_actor, open_store)};
+                   [open_store, retention = config.metrics_retention](
+                     caf::local_actor* sup, const peers&, const strategy_ptr&) {
+                     return caf::actor{sup->spawn<caf::detached>(
+                       store_actor, open_store, retention)};
                    });
   store.tracks_peers = false;
   result.push_back(std::move(store));
