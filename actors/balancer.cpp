@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/logging.hpp"
+#include "actors/metrics.hpp"
 #include "actors/telemetry.hpp"
 #include "modules/balancer/basic_balancer.hpp"
 
@@ -13,9 +14,6 @@
 namespace orchestrator {
 
 namespace {
-
-/// Worker metrics older than this do not steer placement.
-constexpr std::int64_t metrics_max_age_ms = 5 * 60 * 1000;
 
 using input_callback = std::function<void(caf::expected<balance_input>)>;
 using report_callback = std::function<void(caf::expected<rebalance_report>)>;
@@ -57,7 +55,9 @@ void gather(balancer_self* self, input_callback done) {
             done(std::move(*shared));
             return;
           }
-          auto since = now_instant().wall_ms - metrics_max_age_ms;
+          // Older samples do not steer placement.
+          auto since = now_instant().wall_ms
+                       - std::chrono::milliseconds{balancer_sample_max_age}.count();
           add_metrics(self, metrics, since, timeout, shared, done);
         };
         const auto& detector = st.handles.get(role::failure_handler);

@@ -245,6 +245,9 @@ std::vector<std::string> settings::describe() const {
   add("modules", join(modules, "(all)"));
   add("skip_modules", join(skip_modules, "(none)"));
   add("metrics_interval", format_seconds(metrics_interval));
+  add("metrics_retention", metrics_retention.count() == 0
+                             ? std::string{"forever"}
+                             : format_seconds(metrics_retention));
   const auto& b = balancing;
   auto number = [](double value) {
     std::ostringstream out;
@@ -613,6 +616,14 @@ command_line parse_command_line(int argc, char** argv) {
     ->envname("ORCHESTRATOR_METRICS_INTERVAL")
     ->check(CLI::Number)
     ->check(CLI::Range(0.05, 86400.0));
+  double metrics_retention_hours = defaults::metrics_retention_hours;
+  app.add_option("--metrics-retention", metrics_retention_hours,
+                 "Hours workers' metrics samples stay in the store before "
+                 "they are deleted; 0 keeps them for ever")
+    ->type_name("HOURS")
+    ->envname("ORCHESTRATOR_METRICS_RETENTION")
+    ->check(CLI::Number)
+    ->check(CLI::Range(0.0, 87600.0));
   auto& b = s.balancing;
   app.add_option("--max-migrations-per-cycle", b.max_moves,
                  "Most streams one rebalance round moves")
@@ -888,6 +899,7 @@ command_line parse_command_line(int argc, char** argv) {
   s.idle_timeout = to_duration(idle_timeout);
   s.read_timeout = to_duration(read_timeout);
   s.metrics_interval = to_duration(metrics_interval);
+  s.metrics_retention = to_duration(metrics_retention_hours * 3600.0);
   s.handoff_timeout = to_duration(handoff_timeout);
   s.suspect_after = suspect_after > 0 ? to_duration(suspect_after)
                                       : s.heartbeat_timeout / 2;

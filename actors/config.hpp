@@ -35,6 +35,9 @@ inline constexpr double rebalance_interval = 60;
 inline constexpr double request_timeout = 5;
 /// How long a dead worker stays listed before it is forgotten, in seconds.
 inline constexpr double dead_worker_retention = 86400;
+/// How long workers' metrics samples stay in the store, in hours. Zero
+/// keeps them for ever.
+inline constexpr double metrics_retention_hours = 168;
 /// Largest request body accepted, in bytes.
 inline constexpr std::uint64_t max_body_bytes = 4 * 1024 * 1024;
 /// Connections idle for longer than this are closed, in seconds.
@@ -129,6 +132,9 @@ struct settings {
   std::vector<std::string> skip_modules;
   /// Interval of host metrics sampling by the system_metrics module.
   duration metrics_interval{10'000};
+  /// Age after which workers' metrics samples are deleted from the store.
+  /// Zero keeps them for ever.
+  duration metrics_retention{168LL * 3'600'000};
   /// Thresholds, budget and score weights of the balancing policies.
   balancer_settings balancing;
   /// Time a stream's old owner has to confirm that it dropped a revoked

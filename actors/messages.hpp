@@ -57,6 +57,8 @@ namespace atoms {
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
+using samples_atom = caf::atom_constant<caf::atom("samples")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 // Sent to the coordinator.
 using register_atom = caf::atom_constant<caf::atom("register")>;
@@ -93,10 +95,11 @@ using unfreeze_atom = caf::atom_constant<caf::atom("unfreeze")>;
 using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
 using plan_atom = caf::atom_constant<caf::atom("plan")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
-
-// Sent to the metrics actor.
-using record_atom = caf::atom_constant<caf::atom("record")>;
+// Also sent to the store actor, for the stored rebalance history.
 using history_atom = caf::atom_constant<caf::atom("history")>;
+
+// Sent to the metrics actor, and record_atom also to the store actor.
+using record_atom = caf::atom_constant<caf::atom("record")>;
 using latest_atom = caf::atom_constant<caf::atom("latest")>;
 
 // Sent to the status actor.

@@ -39,45 +39,56 @@ void schedule_tick(metrics_self* self) {
   self->delayed_send(self, st.interval, caf::tick_atom::value);
 }
 
+/// Forgets the workers whose newest sample is older than `forget_after`,
+/// at most once per forget_scan_interval.
+void forget_silent_workers(metrics_self* self) {
+  auto& st = self->state;
+  auto now_ms = now_instant().wall_ms;
+  if (now_ms < st.next_forget_scan_ms)
+    return;
+  st.next_forget_scan_ms
+    = now_ms + std::chrono::milliseconds{forget_scan_interval}.count();
+  auto cutoff = now_ms - st.forget_after.count();
+  std::size_t forgotten = 0;
+  for (auto i = st.latest.begin(); i != st.latest.end();) {
+    if (i->second.recorded_at_ms < cutoff) {
+      i = st.latest.erase(i);
+      ++forgotten;
+    } else {
+      ++i;
+    }
+  }
+  if (forgotten > 0)
+    logger("actors")->debug("metrics-workers-forgotten count={} kept={}",
+                            forgotten, st.latest.size());
+}
+
 } // namespace
 
 caf::behavior metrics_actor(metrics_self* self,
                             std::shared_ptr<host_metrics> source,
-                            std::chrono::milliseconds interval) {
+                            std::chrono::milliseconds interval,
+                            std::chrono::milliseconds forget_after) {
   self->set_exception_handler(
     [](caf::scheduled_actor*, std::exception_ptr& failure) {
       return crash_reason(failure);
     });
   self->state.source = std::move(source);
   self->state.interval = interval;
+  self->state.forget_after = forget_after;
   sample_host(self);
   schedule_tick(self);
   return {
     [self](atoms::record_atom, const std::string& server_id,
            const metrics_sample& sample) {
-      auto& samples = self->state.history[server_id];
-      samples.push_back(sample);
-      while (samples.size() > max_samples_per_worker)
-        samples.pop_front();
-    },
-    [self](caf::get_atom, atoms::history_atom, const std::string& server_id,
-           std::int64_t since_ms) {
-      std::vector<metrics_sample> result;
-      auto i = self->state.history.find(server_id);
-      if (i == self->state.history.end())
-        return result;
-      for (auto k = i->second.rbegin(); k != i->second.rend(); ++k) {
-        if (k->recorded_at_ms < since_ms)
-          break;
-        result.push_back(*k);
-      }
-      return result;
+      self->state.latest[server_id] = sample;
+      forget_silent_workers(self);
     },
     [self](caf::get_atom, atoms::latest_atom, std::int64_t since_ms) {
       std::vector<worker_sample> result;
-      for (const auto& [id, samples] : self->state.history)
-        if (!samples.empty() && samples.back().recorded_at_ms >= since_ms)
-          result.push_back(worker_sample{id, samples.back()});
+      for (const auto& [id, sample] : self->state.latest)
+        if (sample.recorded_at_ms >= since_ms)
+          result.push_back(worker_sample{id, sample});
       return result;
     },
     [self](caf::get_atom, atoms::host_atom) -> caf::result<metrics_sample> {

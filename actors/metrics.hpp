@@ -7,16 +7,26 @@
 #include <caf/stateful_actor.hpp>
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
 namespace orchestrator {
 
+/// Age after which the balancer ignores a worker's newest sample.
+inline constexpr std::chrono::minutes balancer_sample_max_age{5};
+
+/// Minimum time between two scans for workers to forget.
+inline constexpr std::chrono::seconds forget_scan_interval{60};
+
 struct metrics_state {
-  /// Samples from worker heartbeats, oldest first, per worker.
-  std::unordered_map<std::string, std::deque<metrics_sample>> history;
+  /// The newest sample from each worker's heartbeats. The history lives in
+  /// the store.
+  std::unordered_map<std::string, metrics_sample> latest;
+  /// Age of a worker's newest sample after which the worker is forgotten.
+  std::chrono::milliseconds forget_after{86'400'000};
+  /// Wall-clock time (ms) of the next scan for workers to forget.
+  std::int64_t next_forget_scan_ms = 0;
   /// The host metrics source; null in the basic variant.
   std::shared_ptr<host_metrics> source;
   std::chrono::milliseconds interval{10'000};
@@ -31,28 +41,26 @@ struct metrics_state {
 
 using metrics_self = caf::stateful_actor<metrics_state>;
 
-/// Samples kept per worker: a day of heartbeats at one per minute.
-inline constexpr std::size_t max_samples_per_worker = 1440;
-
-/// Keeps the system metrics that workers report in heartbeats, a bounded
-/// history per worker. With a host metrics source (the system_metrics
-/// module) it also samples the orchestrator's own host every `interval`;
-/// the basic variant has none.
+/// Keeps the newest system metrics sample that each worker reported in a
+/// heartbeat, for the balancer. The store keeps the history. A worker whose
+/// newest sample is older than `forget_after` is forgotten, checked at most
+/// once per forget_scan_interval when a sample arrives. With a host metrics
+/// source (the system_metrics module) it also samples the orchestrator's
+/// own host every `interval`; the basic variant has none.
 ///
 /// Protocol:
 /// - (record_atom, std::string server_id, metrics_sample)
-/// - (get_atom, history_atom, std::string server_id, std::int64_t since_ms)
-///   -> std::vector<metrics_sample>, newest first
 /// - (get_atom, latest_atom, std::int64_t since_ms)
 ///   -> std::vector<worker_sample>: each worker's newest sample, if it is
 ///   not older than `since_ms`
 /// - (get_atom, host_atom) -> metrics_sample, or an error when there is no
 ///   source or its last sample failed
 /// - (update_atom, std::shared_ptr<host_metrics>): switch sources (null:
-///   none), keeping the workers' history
+///   none), keeping the workers' samples
 caf::behavior metrics_actor(metrics_self* self,
                             std::shared_ptr<host_metrics> source,
-                            std::chrono::milliseconds interval);
+                            std::chrono::milliseconds interval,
+                            std::chrono::milliseconds forget_after);
 
 } // namespace orchestrator
 

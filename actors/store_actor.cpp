@@ -25,8 +25,59 @@ void flush_samples(store_self* self) {
   st.samples.clear();
 }
 
+/// Deletes one batch of expired samples and, while batches find some,
+/// schedules the next one behind the messages already queued.
+void retain_step(store_self* self) {
+  auto& st = self->state;
+  auto deleted = st.backend->delete_samples_before(st.retention_cutoff_ms,
+                                                   retention_batch);
+  if (!deleted) {
+    logger("store")->warn("metrics-retention-failed deleted={} error=\"{}\"",
+                          st.retention_deleted, describe(deleted.error()));
+    st.retaining = false;
+    return;
+  }
+  if (*deleted > 0) {
+    st.retention_deleted += *deleted;
+    self->send(self, atoms::prune_atom::value);
+    return;
+  }
+  st.retaining = false;
+  if (st.retention_deleted > 0)
+    logger("store")->info("metrics-samples-expired deleted={} retention_hours={}",
+                          st.retention_deleted,
+                          std::chrono::duration<double, std::ratio<3600>>(
+                            st.metrics_retention)
+                            .count());
+}
+
+/// Starts a retention run if one is due.
+void start_retention(store_self* self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  if (st.metrics_retention.count() == 0 || st.retaining || now < st.next_retention)
+    return;
+  st.next_retention = now + retention_interval;
+  st.retaining = true;
+  st.retention_deleted = 0;
+  st.retention_cutoff_ms = now_instant().wall_ms - st.metrics_retention.count();
+  retain_step(self);
+}
+
+/// Returns the samples of `server_id` that are still buffered, newest
+/// first, within the bounds of a history request.
+std::vector<metrics_sample> buffered_samples(const store_state& st,
+                                             const std::string& server_id,
+                                             std::int64_t since_ms) {
+  std::vector<metrics_sample> result;
+  for (auto i = st.samples.rbegin(); i != st.samples.rend(); ++i)
+    if (i->server_id == server_id && i->sample.recorded_at_ms >= since_ms)
+      result.push_back(i->sample);
+  return result;
+}
+
 /// Checks the connection, logging only when its state changes, and flushes
-/// the samples while it works.
+/// the samples and runs the retention while it works.
 void check_store(store_self* self) {
   auto& st = self->state;
   auto err = st.backend->check();
@@ -40,14 +91,18 @@ void check_store(store_self* self) {
                             st.backend->describe());
     st.check_error = text;
   }
-  if (!err)
+  if (!err) {
     flush_samples(self);
+    start_retention(self);
+  }
   self->delayed_send(self, store_check_interval, caf::tick_atom::value);
 }
 
 } // namespace
 
-caf::behavior store_actor(store_self* self, store_factory factory) {
+caf::behavior store_actor(store_self* self, store_factory factory,
+                          std::chrono::milliseconds metrics_retention) {
+  self->state.metrics_retention = metrics_retention;
   auto opened = factory();
   if (!opened) {
     logger("store")->error("store-open-failed error=\"{}\"",
@@ -58,6 +113,12 @@ caf::behavior store_actor(store_self* self, store_factory factory) {
   self->state.backend = std::move(*opened);
   logger("store")->debug("store-opened store={}",
                          self->state.backend->describe());
+  // A stopping server writes the samples of its last second, so that they
+  // are in the history after a restart.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    flush_samples(self);
+    self->quit(msg.reason);
+  });
   self->delayed_send(self, store_check_interval, caf::tick_atom::value);
   return {
     [self](atoms::load_atom) -> caf::result<store_snapshot> {
@@ -91,6 +152,34 @@ caf::behavior store_actor(store_self* self, store_factory factory) {
     [self](caf::get_atom, atoms::history_atom,
            std::uint64_t limit) -> caf::result<rebalance_history> {
       return self->state.backend->load_rebalances(static_cast<std::size_t>(limit));
+    },
+    [self](caf::get_atom, atoms::samples_atom, const std::string& server_id,
+           std::int64_t since_ms,
+           std::uint64_t limit) -> caf::result<std::vector<metrics_sample>> {
+      // Samples of heartbeats acknowledged before this request are at
+      // least in the buffer, so writing the buffer first puts them in the
+      // reply.
+      flush_samples(self);
+      auto stored = self->state.backend->load_samples(server_id, since_ms,
+                                                      static_cast<std::size_t>(limit));
+      if (!stored) {
+        logger("store")->warn("metrics-history-read-failed worker={} error=\"{}\"",
+                              server_id, describe(stored.error()));
+        return stored.error();
+      }
+      // A failed flush leaves them buffered. They arrived after every
+      // stored sample, so they go in front.
+      auto result = buffered_samples(self->state, server_id, since_ms);
+      if (result.empty())
+        return std::move(*stored);
+      result.insert(result.end(), stored->begin(), stored->end());
+      if (result.size() > limit)
+        result.resize(static_cast<std::size_t>(limit));
+      return result;
+    },
+    [self](atoms::prune_atom) {
+      if (self->state.retaining)
+        retain_step(self);
     },
     [self](atoms::commit_atom,
            const std::vector<change>& changes) -> caf::result<caf::ok_atom> {

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace orchestrator {
@@ -340,13 +341,18 @@ standard_children(const settings& config, store_factory open_store,
   status.tracks_peers = false;
   result.push_back(std::move(status));
 
+  // A worker silent for the dead-worker retention is gone from the
+  // coordinator too, so its newest sample goes then. The balancer needs
+  // samples of up to balancer_sample_max_age, even with a shorter retention.
+  auto forget_after = std::max(config.dead_worker_retention,
+                               duration{balancer_sample_max_age});
   auto metrics = make_child(role::metrics,
-                     [config](caf::local_actor* sup, const peers&,
-                              const strategy_ptr& enhanced) {
+                     [config, forget_after](caf::local_actor* sup, const peers&,
+                                            const strategy_ptr& enhanced) {
                        return caf::actor{sup->spawn(
                          metrics_actor,
                          std::static_pointer_cast<host_metrics>(enhanced),
-                         config.metrics_interval)};
+                         config.metrics_interval, forget_after)};
                      });
   metrics.tracks_peers = false;
   metrics.module = "system_metrics";
@@ -358,10 +364,10 @@ standard_children(const settings& config, store_factory open_store,
   result.push_back(std::move(metrics));
 
   auto store = make_child(role::store,
-                   [open_store](caf::local_actor* sup, const peers&,
-                                const strategy_ptr&) {
-                     return caf::actor{
-                       sup->spawn<caf::detached>(store_actor, open_store)};
+                   [open_store, retention = config.metrics_retention](
+                     caf::local_actor* sup, const peers&, const strategy_ptr&) {
+                     return caf::actor{sup->spawn<caf::detached>(
+                       store_actor, open_store, retention)};
                    });
   store.tracks_peers = false;
   result.push_back(std::move(store));

@@ -874,20 +874,24 @@ void api::add_listing_routes() {
     auto hours = query_number(request, "hours", 24, 0, 24 * 365, respond);
     if (!hours)
       return;
+    auto limit = query_integer(request, "limit", 1440, 1, 10'000, respond);
+    if (!limit)
+      return;
     auto since = now_instant().wall_ms
                  - static_cast<std::int64_t>(*hours * 3600.0 * 1000.0);
     auto bridge = bridge_;
-    // The coordinator returns 404 for unknown workers, and the metrics
-    // actor keeps the samples.
+    // The coordinator returns 404 for unknown workers, and the store keeps
+    // the samples.
     bridge_.ask<worker_view>(
       role::coordinator,
-      [bridge, respond, id, since](caf::expected<worker_view> view) {
+      [bridge, respond, id, since, limit = static_cast<std::uint64_t>(*limit)](
+        caf::expected<worker_view> view) {
         if (!view) {
           respond(error_response(view.error()));
           return;
         }
         bridge.ask<std::vector<metrics_sample>>(
-          role::metrics,
+          role::store,
           reply_with<std::vector<metrics_sample>>(
             respond,
             [id](std::vector<metrics_sample>& samples) {
@@ -898,7 +902,7 @@ void api::add_listing_routes() {
                                          {"metrics", list},
                                          {"count", samples.size()}});
             }),
-          caf::get_atom::value, atoms::history_atom::value, id, since);
+          caf::get_atom::value, atoms::samples_atom::value, id, since, limit);
       },
       caf::get_atom::value, atoms::worker_atom::value, id);
   });

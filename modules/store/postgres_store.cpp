@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <regex>
 #include <string_view>
 #include <thread>
@@ -156,6 +157,19 @@ std::string number_array(const std::vector<T>& values) {
       out += values[i] ? "t" : "f";
     else
       out += pqxx::to_string(values[i]);
+  }
+  out += '}';
+  return out;
+}
+
+/// Builds an array literal in which an empty value is NULL.
+template <class T>
+std::string number_array(const std::vector<std::optional<T>>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += values[i] ? pqxx::to_string(*values[i]) : std::string{"NULL"};
   }
   out += '}';
   return out;
@@ -938,8 +952,10 @@ caf::error postgres_store::append_samples(const std::vector<worker_sample>& samp
   if (samples.empty())
     return caf::none;
   std::vector<std::string> ids;
-  std::vector<double> cpu, memory, used, total, disk, free, disk_total, l1, l5,
-    l15, uptime;
+  std::vector<double> cpu, memory, used, total, disk, free, disk_total;
+  // A sample without a load average or an uptime keeps NULL there, so that
+  // reading it back gives the sample that was sent.
+  std::vector<std::optional<double>> l1, l5, l15, uptime;
   std::vector<std::int64_t> at;
   for (const auto& s : samples) {
     const auto& m = s.sample;
@@ -951,13 +967,16 @@ caf::error postgres_store::append_samples(const std::vector<worker_sample>& samp
     disk.push_back(m.disk_percent);
     free.push_back(m.disk_free_gb);
     disk_total.push_back(m.disk_total_gb);
-    auto load = [&](std::size_t i) {
-      return i < m.load_average.size() ? m.load_average[i] : 0.0;
+    auto load = [&](std::size_t i) -> std::optional<double> {
+      if (m.load_average.size() != 3)
+        return std::nullopt;
+      return m.load_average[i];
     };
     l1.push_back(load(0));
     l5.push_back(load(1));
     l15.push_back(load(2));
-    uptime.push_back(m.uptime_seconds < 0 ? 0 : m.uptime_seconds);
+    uptime.push_back(m.uptime_seconds >= 0 ? std::optional<double>{m.uptime_seconds}
+                                           : std::nullopt);
     at.push_back(m.recorded_at_ms);
   }
   return transact("writing worker metrics", [&](pqxx::work& work) {
@@ -977,6 +996,63 @@ caf::error postgres_store::append_samples(const std::vector<worker_sample>& samp
       number_array(l5), number_array(l15), number_array(uptime),
       number_array(at));
   });
+}
+
+caf::expected<std::vector<metrics_sample>>
+postgres_store::load_samples(const std::string& server_id, std::int64_t since_ms,
+                             std::size_t limit) {
+  std::vector<metrics_sample> result;
+  auto err = transact("reading the metrics history", [&](pqxx::work& work) {
+    // recorded_at has no time zone and the session's is UTC, so comparing
+    // it with to_timestamp() keeps the index on (server_id, recorded_at)
+    // usable.
+    for (const auto& r : work.exec_params(
+           "SELECT cpu_percent, memory_percent, memory_used_gb, memory_total_gb, "
+           "disk_percent, disk_free_gb, disk_total_gb, load_average_1m, "
+           "load_average_5m, load_average_15m, uptime_seconds, "
+           + millis_of("recorded_at")
+           + " FROM orchestrator_instance_metrics WHERE server_id = $1 AND "
+             "recorded_at >= to_timestamp($2::bigint / 1000.0) "
+             "ORDER BY recorded_at DESC, id DESC LIMIT $3",
+           server_id, since_ms, static_cast<std::int64_t>(limit))) {
+      metrics_sample m;
+      m.cpu_percent = r[0].as<double>(0);
+      m.memory_percent = r[1].as<double>(0);
+      m.memory_used_gb = r[2].as<double>(0);
+      m.memory_total_gb = r[3].as<double>(0);
+      m.disk_percent = r[4].as<double>(0);
+      m.disk_free_gb = r[5].as<double>(0);
+      m.disk_total_gb = r[6].as<double>(0);
+      if (!r[7].is_null() && !r[8].is_null() && !r[9].is_null())
+        m.load_average = {r[7].as<double>(), r[8].as<double>(), r[9].as<double>()};
+      if (!r[10].is_null())
+        m.uptime_seconds = r[10].as<double>();
+      m.recorded_at_ms = r[11].as<std::int64_t>(0);
+      result.push_back(std::move(m));
+    }
+  });
+  if (err)
+    return err;
+  return result;
+}
+
+caf::expected<std::size_t> postgres_store::delete_samples_before(std::int64_t before_ms,
+                                                                 std::size_t batch) {
+  // Rows arrive in time order, so the oldest ones by id are the first to
+  // expire. Walking the primary key avoids an index on recorded_at alone,
+  // which every insert would have to maintain.
+  std::size_t deleted = 0;
+  auto err = transact("deleting expired worker metrics", [&](pqxx::work& work) {
+    auto done = work.exec_params(
+      "DELETE FROM orchestrator_instance_metrics WHERE id IN (SELECT id FROM "
+      "orchestrator_instance_metrics ORDER BY id LIMIT $2) AND "
+      "recorded_at < to_timestamp($1::bigint / 1000.0)",
+      before_ms, static_cast<std::int64_t>(batch));
+    deleted = static_cast<std::size_t>(done.affected_rows());
+  });
+  if (err)
+    return err;
+  return deleted;
 }
 
 } // namespace orchestrator

@@ -491,11 +491,13 @@ caf::error sqlite_store::append_samples(const std::vector<worker_sample>& sample
                              m.disk_total_gb};
     for (int i = 0; i < 7; ++i)
       sqlite3_bind_double(stmt, 2 + i, values[i]);
-    for (std::size_t i = 0; i < 3; ++i)
-      sqlite3_bind_double(stmt, 9 + static_cast<int>(i),
-                          i < m.load_average.size() ? m.load_average[i] : 0.0);
-    sqlite3_bind_int64(stmt, 12, static_cast<sqlite3_int64>(
-                                   m.uptime_seconds < 0 ? 0 : m.uptime_seconds));
+    // A sample without a load average or an uptime keeps NULL there, so
+    // that reading it back gives the sample that was sent.
+    if (m.load_average.size() == 3)
+      for (int i = 0; i < 3; ++i)
+        sqlite3_bind_double(stmt, 9 + i, m.load_average[static_cast<std::size_t>(i)]);
+    if (m.uptime_seconds >= 0)
+      sqlite3_bind_double(stmt, 12, m.uptime_seconds);
     sqlite3_bind_int64(stmt, 13, m.recorded_at_ms);
     auto rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
@@ -507,6 +509,70 @@ caf::error sqlite_store::append_samples(const std::vector<worker_sample>& sample
     }
   }
   return exec("COMMIT;");
+}
+
+caf::expected<std::vector<metrics_sample>>
+sqlite_store::load_samples(const std::string& server_id, std::int64_t since_ms,
+                           std::size_t limit) {
+  // The index on (server_id, recorded_at) ends in the rowid, so it serves
+  // both the range and the order without sorting.
+  statement_guard guard;
+  const char* sql = "SELECT cpu_percent, memory_percent, memory_used_gb, "
+                    "memory_total_gb, disk_percent, disk_free_gb, disk_total_gb, "
+                    "load_average_1m, load_average_5m, load_average_15m, "
+                    "uptime_seconds, recorded_at FROM orchestrator_instance_metrics "
+                    "WHERE server_id = ?1 AND recorded_at >= ?2 "
+                    "ORDER BY recorded_at DESC, id DESC LIMIT ?3";
+  if (sqlite3_prepare_v2(db_, sql, -1, &guard.stmt, nullptr) != SQLITE_OK)
+    return failure("preparing the metrics history query");
+  auto* s = guard.stmt;
+  sqlite3_bind_text(s, 1, server_id.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, since_ms);
+  sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(limit));
+
+  std::vector<metrics_sample> result;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    metrics_sample m;
+    m.cpu_percent = sqlite3_column_double(s, 0);
+    m.memory_percent = sqlite3_column_double(s, 1);
+    m.memory_used_gb = sqlite3_column_double(s, 2);
+    m.memory_total_gb = sqlite3_column_double(s, 3);
+    m.disk_percent = sqlite3_column_double(s, 4);
+    m.disk_free_gb = sqlite3_column_double(s, 5);
+    m.disk_total_gb = sqlite3_column_double(s, 6);
+    bool has_load = true;
+    for (int i = 7; i < 10; ++i)
+      has_load = has_load && sqlite3_column_type(s, i) != SQLITE_NULL;
+    if (has_load)
+      m.load_average = {sqlite3_column_double(s, 7), sqlite3_column_double(s, 8),
+                        sqlite3_column_double(s, 9)};
+    if (sqlite3_column_type(s, 10) != SQLITE_NULL)
+      m.uptime_seconds = sqlite3_column_double(s, 10);
+    m.recorded_at_ms = sqlite3_column_int64(s, 11);
+    result.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE)
+    return failure("reading the metrics history");
+  return result;
+}
+
+caf::expected<std::size_t> sqlite_store::delete_samples_before(std::int64_t before_ms,
+                                                               std::size_t batch) {
+  // Rows arrive in time order, so the oldest ones by id are the first to
+  // expire. Walking the rowid avoids an index on recorded_at alone, which
+  // every insert would have to maintain.
+  statement_guard guard;
+  const char* sql = "DELETE FROM orchestrator_instance_metrics WHERE id IN "
+                    "(SELECT id FROM orchestrator_instance_metrics ORDER BY id "
+                    "LIMIT ?2) AND recorded_at < ?1";
+  if (sqlite3_prepare_v2(db_, sql, -1, &guard.stmt, nullptr) != SQLITE_OK)
+    return failure("preparing the metrics retention");
+  sqlite3_bind_int64(guard.stmt, 1, before_ms);
+  sqlite3_bind_int64(guard.stmt, 2, static_cast<sqlite3_int64>(batch));
+  if (sqlite3_step(guard.stmt) != SQLITE_DONE)
+    return failure("deleting expired worker metrics");
+  return static_cast<std::size_t>(sqlite3_changes(db_));
 }
 
 caf::error sqlite_store::commit(const std::vector<change>& changes) {

@@ -29,6 +29,11 @@ public:
   caf::error append_rebalance(const rebalance_report& report) override;
   caf::expected<rebalance_history> load_rebalances(std::size_t limit) override;
   caf::error append_samples(const std::vector<worker_sample>& samples) override;
+  caf::expected<std::vector<metrics_sample>>
+  load_samples(const std::string& server_id, std::int64_t since_ms,
+               std::size_t limit) override;
+  caf::expected<std::size_t> delete_samples_before(std::int64_t before_ms,
+                                                   std::size_t batch) override;
 
 private:
   struct statements;

@@ -46,6 +46,29 @@ public:
     return caf::none;
   }
 
+  /// Returns up to `limit` samples of `server_id` recorded at or after
+  /// `since_ms`, newest first. A store without a metrics table has none.
+  virtual caf::expected<std::vector<metrics_sample>>
+  load_samples(const std::string& server_id, std::int64_t since_ms,
+               std::size_t limit) {
+    (void) server_id;
+    (void) since_ms;
+    (void) limit;
+    return std::vector<metrics_sample>{};
+  }
+
+  /// Deletes the samples recorded before `before_ms` among the `batch`
+  /// oldest rows of the metrics table, in insertion order, and returns how
+  /// many it deleted. Repeat while it returns more than 0: a batch of rows
+  /// that are all newer ends the run, so one call never reads more than
+  /// `batch` rows.
+  virtual caf::expected<std::size_t> delete_samples_before(std::int64_t before_ms,
+                                                           std::size_t batch) {
+    (void) before_ms;
+    (void) batch;
+    return std::size_t{0};
+  }
+
   /// Verifies, without writing, that the store can still take commits: the
   /// connection is up and, for a shared database, this server still holds
   /// the leader lock. Called about once a second.

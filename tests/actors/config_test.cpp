@@ -197,6 +197,35 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option) {
     BOOST_TEST(result.output.find(option) != std::string::npos, option);
 }
 
+BOOST_AUTO_TEST_CASE(metrics_retention_is_in_hours) {
+  auto defaults = parse({});
+  BOOST_REQUIRE(!defaults.exit_now);
+  BOOST_TEST(defaults.values.metrics_retention.count() == 168LL * 3'600'000);
+
+  auto forever = parse({"--metrics-retention", "0"});
+  BOOST_REQUIRE_MESSAGE(!forever.exit_now, forever.output);
+  BOOST_TEST(forever.values.metrics_retention.count() == 0);
+  bool listed = false;
+  for (const auto& line : forever.values.describe())
+    listed = listed || line == "metrics_retention=forever";
+  BOOST_TEST(listed);
+
+  {
+    env_guard half{"ORCHESTRATOR_METRICS_RETENTION", "0.5"};
+    auto from_environment = parse({});
+    BOOST_REQUIRE_MESSAGE(!from_environment.exit_now, from_environment.output);
+    BOOST_TEST(from_environment.values.metrics_retention.count() == 1'800'000);
+  }
+
+  for (const char* bad : {"-1", "87601", "week"}) {
+    auto rejected = parse({"--metrics-retention", bad});
+    BOOST_TEST(rejected.exit_now, bad);
+    BOOST_TEST(rejected.exit_code == 2, bad);
+    BOOST_TEST(rejected.output.find("--metrics-retention") != std::string::npos,
+               rejected.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(tokens_from_environment) {
   env_guard worker{"ORCHESTRATOR_API_KEY", "worker-secret"};
   env_guard admin{"ORCHESTRATOR_ADMIN_KEY", "admin-secret"};

@@ -48,7 +48,8 @@ struct coordinator_fixture {
       return std::unique_ptr<orchestrator::store>{
         new testing::fault_store(std::move(*inner), faults_copy)};
     };
-    store = system->spawn<caf::detached>(store_actor, open);
+    store = system->spawn<caf::detached>(store_actor, open,
+                                         std::chrono::milliseconds{0});
     peers handles;
     handles.set(role::store, store);
     settings s;

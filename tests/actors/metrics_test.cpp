@@ -1,5 +1,5 @@
 // The system_metrics module against this machine's own figures, and the
-// metrics actor's bounded history of worker samples.
+// metrics actor's newest sample per worker.
 
 #include <boost/test/unit_test.hpp>
 
@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 
 using namespace orchestrator;
@@ -88,52 +89,88 @@ BOOST_AUTO_TEST_CASE(sample_matches_this_machine) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-BOOST_AUTO_TEST_SUITE(metrics_history)
+BOOST_AUTO_TEST_SUITE(metrics_latest)
 
-BOOST_AUTO_TEST_CASE(history_is_bounded_and_newest_first) {
+namespace {
+
+metrics_sample sample_at(std::int64_t recorded_at_ms, double cpu) {
+  metrics_sample sample;
+  sample.cpu_percent = cpu;
+  sample.recorded_at_ms = recorded_at_ms;
+  return sample;
+}
+
+/// Returns the actor's reply to (get, latest, since_ms), by worker.
+std::map<std::string, metrics_sample> latest_of(caf::scoped_actor& self,
+                                                const caf::actor& metrics,
+                                                std::int64_t since_ms) {
+  std::map<std::string, metrics_sample> result;
+  self->request(metrics, std::chrono::seconds{5}, caf::get_atom::value,
+                atoms::latest_atom::value, since_ms)
+    .receive(
+      [&](std::vector<worker_sample>& samples) {
+        for (auto& s : samples)
+          result[s.server_id] = s.sample;
+      },
+      [&](caf::error& err) { BOOST_FAIL(describe(err)); });
+  return result;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(keeps_only_each_workers_newest_sample) {
   caf::actor_system_config config;
   caf::actor_system system{config};
   auto metrics = system.spawn(metrics_actor, std::shared_ptr<host_metrics>{},
-                              std::chrono::milliseconds{1000});
+                              std::chrono::milliseconds{1000},
+                              std::chrono::milliseconds{3'600'000});
   caf::scoped_actor self{system};
-  auto total = static_cast<std::int64_t>(max_samples_per_worker) + 100;
-  for (std::int64_t k = 1; k <= total; ++k) {
-    metrics_sample sample;
-    sample.cpu_percent = static_cast<double>(k % 100);
-    sample.recorded_at_ms = k * 1000;
-    self->send(metrics, atoms::record_atom::value, std::string{"w1"}, sample);
-  }
+  auto now = now_instant().wall_ms;
+  for (std::int64_t k = 1; k <= 2000; ++k)
+    self->send(metrics, atoms::record_atom::value, std::string{"w1"},
+               sample_at(now - 2000 + k, static_cast<double>(k % 100)));
+  self->send(metrics, atoms::record_atom::value, std::string{"w2"},
+             sample_at(now - 5000, 7));
 
-  std::vector<metrics_sample> all;
-  self->request(metrics, std::chrono::seconds{5}, caf::get_atom::value,
-                atoms::history_atom::value, std::string{"w1"}, std::int64_t{0})
-    .receive([&](std::vector<metrics_sample>& samples) { all = std::move(samples); },
-             [&](caf::error& err) { BOOST_FAIL(describe(err)); });
-  BOOST_TEST(all.size() == max_samples_per_worker);
-  BOOST_TEST(all.front().recorded_at_ms == total * 1000);
-  BOOST_TEST(all.back().recorded_at_ms == (total - static_cast<std::int64_t>(max_samples_per_worker) + 1) * 1000);
+  auto latest = latest_of(self, metrics, 0);
+  BOOST_REQUIRE_EQUAL(latest.size(), 2u);
+  BOOST_TEST(latest["w1"].recorded_at_ms == now);
+  BOOST_TEST(latest["w1"].cpu_percent == 0.0);
+  BOOST_TEST(latest["w2"].cpu_percent == 7.0);
 
-  std::vector<metrics_sample> recent;
-  self->request(metrics, std::chrono::seconds{5}, caf::get_atom::value,
-                atoms::history_atom::value, std::string{"w1"},
-                std::int64_t{(total - 9) * 1000})
-    .receive([&](std::vector<metrics_sample>& samples) { recent = std::move(samples); },
-             [&](caf::error& err) { BOOST_FAIL(describe(err)); });
-  BOOST_TEST(recent.size() == 10u);
-
-  std::vector<worker_sample> latest;
-  self->request(metrics, std::chrono::seconds{5}, caf::get_atom::value,
-                atoms::latest_atom::value, std::int64_t{0})
-    .receive([&](std::vector<worker_sample>& samples) { latest = std::move(samples); },
-             [&](caf::error& err) { BOOST_FAIL(describe(err)); });
-  BOOST_REQUIRE_EQUAL(latest.size(), 1u);
-  BOOST_TEST(latest[0].sample.recorded_at_ms == total * 1000);
+  // A sample older than `since` is left out, its worker with it.
+  auto recent = latest_of(self, metrics, now - 1000);
+  BOOST_REQUIRE_EQUAL(recent.size(), 1u);
+  BOOST_TEST(recent.count("w1") == 1u);
 
   // Without the module the actor reports no host metrics.
   self->request(metrics, std::chrono::seconds{5}, caf::get_atom::value,
                 atoms::host_atom::value)
     .receive([&](metrics_sample&) { BOOST_FAIL("host metrics without a source"); },
              [&](caf::error& err) { BOOST_TEST(is(err, errc::unavailable)); });
+  self->send_exit(metrics, caf::exit_reason::user_shutdown);
+}
+
+BOOST_AUTO_TEST_CASE(forgets_workers_silent_for_longer_than_forget_after) {
+  caf::actor_system_config config;
+  caf::actor_system system{config};
+  auto metrics = system.spawn(metrics_actor, std::shared_ptr<host_metrics>{},
+                              std::chrono::milliseconds{1000},
+                              std::chrono::milliseconds{3'600'000});
+  caf::scoped_actor self{system};
+  auto now = now_instant().wall_ms;
+  // The first sample starts a scan, which finds this one already too old.
+  self->send(metrics, atoms::record_atom::value, std::string{"gone"},
+             sample_at(now - 2 * 3'600'000, 10));
+  self->send(metrics, atoms::record_atom::value, std::string{"alive"},
+             sample_at(now, 20));
+  self->send(metrics, atoms::record_atom::value, std::string{"recent"},
+             sample_at(now - 1'800'000, 30));
+
+  auto latest = latest_of(self, metrics, 0);
+  BOOST_TEST(latest.count("gone") == 0u);
+  BOOST_TEST(latest.count("alive") == 1u);
+  BOOST_TEST(latest.count("recent") == 1u);
   self->send_exit(metrics, caf::exit_reason::user_shutdown);
 }
 

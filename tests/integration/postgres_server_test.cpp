@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_history.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/python_schema.hpp"
 #include "tests/support/server_process.hpp"
@@ -695,6 +696,83 @@ BOOST_AUTO_TEST_CASE(ready_reports_a_lost_database_and_recovers) {
                              "lost")
              == "a,c");
   BOOST_TEST(server.log().find("store-reconnected") != std::string::npos);
+}
+
+// The metrics history lives in PostgreSQL: a server that takes over after
+// the leader was killed serves it, deletes the samples older than the
+// retention, and returns 503 when it cannot read them.
+BOOST_AUTO_TEST_CASE(metrics_history_survives_a_takeover) {
+  const std::string db = "metrics_history";
+  auto url = cluster().create_database(db);
+  temp_dir dir;
+  auto args = pg_args(url, {"--heartbeat-timeout", "3600"});
+  auto leader = std::make_unique<server_process>(args, dir.file("leader.log"));
+  http_client client{"127.0.0.1", leader->port()};
+  BOOST_REQUIRE_MESSAGE(wait_ready(client), leader->log());
+  BOOST_REQUIRE_EQUAL(client.post("/register", {{"server_id", "w1"}, {"ip", "127.0.0.1"},
+                                                {"port", 9000}, {"max_streams", 5}})
+                        .status,
+                      200u);
+  for (int k = 0; k < 20; ++k) {
+    BOOST_REQUIRE_EQUAL(
+      client.post("/heartbeat", heartbeat_with_metrics("w1", k, k % 10 == 0)).status,
+      200u);
+    auto newest = client.get("/instances/w1/metrics?limit=1").json();
+    BOOST_REQUIRE_EQUAL(newest["count"], 1);
+    BOOST_TEST(newest["metrics"][0]["cpu_percent"] == k);
+  }
+  leader->stop(SIGKILL);
+
+  // Samples older than the default retention of 168 hours, and one of 30
+  // hours. recorded_at stores UTC without a time zone.
+  cluster().exec("INSERT INTO orchestrator_instance_metrics (server_id, cpu_percent, "
+                 "recorded_at) SELECT 'w1', 200, (now() AT TIME ZONE 'UTC') - "
+                 "interval '200 hours' + n * interval '1 millisecond' FROM "
+                 "generate_series(1, 3000) AS n;"
+                 "INSERT INTO orchestrator_instance_metrics (server_id, cpu_percent, "
+                 "recorded_at) VALUES ('w1', 130, (now() AT TIME ZONE 'UTC') - "
+                 "interval '30 hours');",
+                 db);
+
+  server_process next{args, dir.file("next.log")};
+  http_client next_client{"127.0.0.1", next.port()};
+  BOOST_REQUIRE_MESSAGE(wait_ready(next_client), next.log());
+  BOOST_TEST(wait_for_log(next, "metrics-samples-expired deleted=3000", 10s), next.log());
+  BOOST_TEST(cluster().query_value("SELECT count(*) FROM orchestrator_instance_metrics", db)
+             == "21");
+
+  auto reply = next_client.get("/instances/w1/metrics");
+  BOOST_REQUIRE_EQUAL(reply.status, 200u);
+  auto body = reply.json();
+  BOOST_TEST(body["count"] == 20);
+  BOOST_TEST(cpu_values(body).front() == 19.0);
+  const auto& full = body["metrics"][0];
+  BOOST_TEST(full.size() == 12u);
+  BOOST_TEST(full["memory_percent"] == 40.5);
+  BOOST_TEST(full["memory_used_gb"] == 3.25);
+  BOOST_TEST(full["disk_free_gb"] == 90.125);
+  BOOST_TEST(full["load_average_15m"] == 0.125);
+  BOOST_TEST(full["uptime_seconds"] == 1019.0);
+  const auto& partial = body["metrics"][9];
+  BOOST_TEST(partial["cpu_percent"] == 10.0);
+  BOOST_TEST(partial["load_average_1m"].is_null());
+  BOOST_TEST(partial["uptime_seconds"].is_null());
+
+  auto two_days = next_client.get("/instances/w1/metrics?hours=48").json();
+  BOOST_TEST(two_days["count"] == 21);
+  BOOST_TEST(cpu_values(two_days).back() == 130.0);
+  auto limited = next_client.get("/instances/w1/metrics?hours=48&limit=3").json();
+  BOOST_TEST(cpu_values(limited) == (std::vector<double>{19, 18, 17}),
+             boost::test_tools::per_element());
+  BOOST_TEST(next_client.get("/instances/w1/metrics?limit=0").status == 422u);
+
+  cluster().exec("ALTER TABLE orchestrator_instance_metrics RENAME TO metrics_away", db);
+  auto failed = next_client.get("/instances/w1/metrics");
+  BOOST_TEST(failed.status == 503u);
+  auto detail = failed.json()["detail"].get<std::string>();
+  BOOST_TEST(detail.find("metrics history") != std::string::npos, detail);
+  cluster().exec("ALTER TABLE metrics_away RENAME TO orchestrator_instance_metrics", db);
+  BOOST_TEST(next_client.get("/instances/w1/metrics").json()["count"] == 20);
 }
 
 BOOST_AUTO_TEST_CASE(the_store_comes_from_the_python_variables_without_leaking_the_password) {

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/http_client.hpp"
+#include "tests/support/metrics_history.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/sqlite_exec.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -64,6 +65,150 @@ std::set<std::int64_t> owned(const json& reply) {
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(server_end_to_end)
+
+// The history of GET /instances/{id}/metrics comes from the store: it
+// survives a restart, `hours` and `limit` bound it, samples older than the
+// retention are deleted, and a store that fails gives 503.
+BOOST_AUTO_TEST_CASE(metrics_history_lives_in_the_store) {
+  temp_dir dir;
+  std::vector<std::string> args{"--data-dir", dir.file("data"),
+                                "--modules-dir", dir.file("modules"),
+                                "--heartbeat-timeout", "3600",
+                                "--rebalance-interval", "0"};
+  auto server = std::make_unique<server_process>(args, dir.file("first.log"));
+  http_client client{"127.0.0.1", server->port()};
+  BOOST_REQUIRE_EQUAL(client.post("/register", registration("w1", 5)).status, 200u);
+
+  // Each sample is readable as soon as its heartbeat was acknowledged,
+  // although the store writes samples in batches.
+  for (int k = 0; k < 30; ++k) {
+    BOOST_REQUIRE_EQUAL(
+      client.post("/heartbeat", heartbeat_with_metrics("w1", k, k % 10 == 0)).status,
+      200u);
+    auto newest = client.get("/instances/w1/metrics?limit=1").json();
+    BOOST_REQUIRE_EQUAL(newest["count"], 1);
+    BOOST_TEST(newest["metrics"][0]["cpu_percent"] == k);
+  }
+
+  auto reply = client.get("/instances/w1/metrics");
+  BOOST_REQUIRE_EQUAL(reply.status, 200u);
+  auto body = reply.json();
+  BOOST_TEST(body["server_id"] == "w1");
+  BOOST_TEST(body["count"] == 30);
+  BOOST_REQUIRE_EQUAL(body["metrics"].size(), 30u);
+  auto cpus = cpu_values(body);
+  for (std::size_t i = 0; i < cpus.size(); ++i)
+    BOOST_TEST(cpus[i] == 29.0 - static_cast<double>(i));
+  const auto& full = body["metrics"][0];
+  BOOST_TEST(full.size() == 12u);
+  BOOST_TEST(full["memory_percent"] == 40.5);
+  BOOST_TEST(full["memory_used_gb"] == 3.25);
+  BOOST_TEST(full["memory_total_gb"] == 8.0);
+  BOOST_TEST(full["disk_percent"] == 55.0);
+  BOOST_TEST(full["disk_free_gb"] == 90.125);
+  BOOST_TEST(full["disk_total_gb"] == 200.0);
+  BOOST_TEST(full["load_average_1m"] == 0.5);
+  BOOST_TEST(full["load_average_5m"] == 0.25);
+  BOOST_TEST(full["load_average_15m"] == 0.125);
+  BOOST_TEST(full["uptime_seconds"] == 1029.0);
+  BOOST_TEST(full["recorded_at"].is_string());
+  // The 20th sample had neither a load average nor an uptime.
+  const auto& partial = body["metrics"][9];
+  BOOST_TEST(partial["cpu_percent"] == 20.0);
+  BOOST_TEST(partial["load_average_1m"].is_null());
+  BOOST_TEST(partial["load_average_5m"].is_null());
+  BOOST_TEST(partial["load_average_15m"].is_null());
+  BOOST_TEST(partial["uptime_seconds"].is_null());
+
+  auto limited = client.get("/instances/w1/metrics?limit=5").json();
+  BOOST_TEST(limited["count"] == 5);
+  BOOST_TEST(cpu_values(limited) == (std::vector<double>{29, 28, 27, 26, 25}),
+             boost::test_tools::per_element());
+  BOOST_TEST(client.get("/instances/w1/metrics?limit=10000").json()["count"] == 30);
+
+  for (const char* bad : {"0", "10001", "-1", "1.5", "abc", "", "1e9"}) {
+    BOOST_TEST_CONTEXT("limit=" << bad) {
+      auto rejected = client.get(std::string{"/instances/w1/metrics?limit="} + bad);
+      BOOST_TEST(rejected.status == 422u);
+      auto detail = rejected.json()["detail"];
+      BOOST_TEST(detail[0]["loc"] == json::array({"query", "limit"}));
+      BOOST_TEST(detail[0]["msg"].is_string());
+    }
+  }
+  auto out_of_range = client.get("/instances/w1/metrics?limit=10001").json();
+  BOOST_TEST(out_of_range["detail"][0]["msg"] == "ensure this value is between 1 and 10000");
+  auto fraction = client.get("/instances/w1/metrics?limit=1.5").json();
+  BOOST_TEST(fraction["detail"][0]["msg"] == "value is not a valid integer");
+
+  // Two more samples that no request reads before the server stops: it
+  // writes them on its way out.
+  for (int k = 30; k < 32; ++k)
+    BOOST_REQUIRE_EQUAL(client.post("/heartbeat", heartbeat_with_metrics("w1", k)).status,
+                        200u);
+  server->stop(SIGTERM);
+
+  // Older samples, written while the server is down: 3 and 30 hours old,
+  // and 4500 older than the default retention of 168 hours.
+  auto database = dir.file("data/orchestrator.db");
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  auto hours_ago = [&](int hours) {
+    return std::to_string(now_ms - std::int64_t{hours} * 3'600'000);
+  };
+  auto exec = [&](const std::string& sql) {
+    auto error = exec_sql(database, sql.c_str());
+    BOOST_REQUIRE_MESSAGE(error.empty(), error);
+  };
+  exec("INSERT INTO orchestrator_instance_metrics (server_id, cpu_percent, recorded_at) "
+       "VALUES ('w1', 103, " + hours_ago(3) + "), ('w1', 130, " + hours_ago(30) + ");"
+       "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 4500) "
+       "INSERT INTO orchestrator_instance_metrics (server_id, cpu_percent, recorded_at) "
+       "SELECT CASE n % 2 WHEN 0 THEN 'w1' ELSE 'gone' END, 200, "
+       + hours_ago(200) + " + n FROM k;");
+
+  server = std::make_unique<server_process>(args, dir.file("second.log"));
+  http_client restarted{"127.0.0.1", server->port()};
+  BOOST_TEST(wait_for_log(*server, "metrics-samples-expired deleted=4500", 10s),
+             server->log());
+
+  auto day = restarted.get("/instances/w1/metrics").json();
+  BOOST_TEST(day["count"] == 33);
+  BOOST_TEST(cpu_values(day).front() == 31.0);
+  BOOST_TEST(cpu_values(day).back() == 103.0);
+  BOOST_TEST(restarted.get("/instances/w1/metrics?hours=1").json()["count"] == 32);
+  auto two_days = restarted.get("/instances/w1/metrics?hours=48").json();
+  BOOST_TEST(two_days["count"] == 34);
+  BOOST_TEST(cpu_values(two_days).back() == 130.0);
+  BOOST_TEST(restarted.get("/instances/w1/metrics?hours=8760").json()["count"] == 34);
+  auto bounded = restarted.get("/instances/w1/metrics?hours=48&limit=33").json();
+  BOOST_TEST(bounded["count"] == 33);
+  BOOST_TEST(cpu_values(bounded).back() == 103.0);
+
+  // Samples the store could not write yet are in the reply all the same.
+  exec("CREATE TRIGGER disk_full BEFORE INSERT ON orchestrator_instance_metrics "
+       "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+  for (int k = 40; k < 43; ++k)
+    BOOST_REQUIRE_EQUAL(
+      restarted.post("/heartbeat", heartbeat_with_metrics("w1", k)).status, 200u);
+  auto buffered = restarted.get("/instances/w1/metrics?limit=4").json();
+  BOOST_TEST(cpu_values(buffered) == (std::vector<double>{42, 41, 40, 31}),
+             boost::test_tools::per_element());
+  exec("DROP TRIGGER disk_full;");
+  BOOST_TEST(restarted.get("/instances/w1/metrics").json()["count"] == 36);
+
+  // A store that cannot be read gives 503 naming what failed.
+  exec("ALTER TABLE orchestrator_instance_metrics RENAME TO metrics_away;");
+  auto failed = restarted.get("/instances/w1/metrics");
+  BOOST_TEST(failed.status == 503u);
+  BOOST_TEST(failed.headers.count("Retry-After") == 1u);
+  auto detail = failed.json()["detail"].get<std::string>();
+  BOOST_TEST(detail.find("metrics history") != std::string::npos, detail);
+  BOOST_TEST(detail.find("no such table") != std::string::npos, detail);
+  exec("ALTER TABLE metrics_away RENAME TO orchestrator_instance_metrics;");
+  BOOST_TEST(restarted.get("/instances/w1/metrics").json()["count"] == 36);
+}
+
 
 BOOST_AUTO_TEST_CASE(failover_and_restart_keep_every_assignment) {
   temp_dir dir;

@@ -308,6 +308,164 @@ BOOST_AUTO_TEST_CASE(metrics_samples_are_appended) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(metrics_history_reads_newest_first_within_bounds) {
+  for_each_backend([](backend& b) {
+    const std::int64_t start = 1'700'000'000'000;
+    {
+      auto s = b.open();
+      // w1 beats every second for 30 s, w2 in between. Every fifth sample
+      // of w1 has no load average and no uptime.
+      std::vector<worker_sample> batch;
+      for (int k = 0; k < 30; ++k) {
+        metrics_sample m;
+        m.cpu_percent = k + 0.25;
+        m.memory_percent = 0.1 + 0.2;
+        m.memory_used_gb = 3.2;
+        m.memory_total_gb = 8;
+        m.disk_percent = 55.5;
+        m.disk_free_gb = 90.125;
+        m.disk_total_gb = 200;
+        if (k % 5 != 0) {
+          m.load_average = {0.5, 0.25, 1.0 / 3.0};
+          m.uptime_seconds = 1000 + k;
+        }
+        m.recorded_at_ms = start + k * 1000;
+        batch.push_back(worker_sample{"w1", m});
+        m.cpu_percent = 99;
+        batch.push_back(worker_sample{"w2", m});
+        // Append in several transactions, as the store actor does.
+        if (batch.size() >= 8) {
+          BOOST_REQUIRE(!s->append_samples(batch));
+          batch.clear();
+        }
+      }
+      BOOST_REQUIRE(!s->append_samples(batch));
+      // Two samples in the same millisecond: the later one comes first.
+      metrics_sample tie;
+      tie.cpu_percent = 1;
+      tie.recorded_at_ms = start + 60'000;
+      BOOST_REQUIRE(!s->append_samples({worker_sample{"w3", tie}}));
+      tie.cpu_percent = 2;
+      BOOST_REQUIRE(!s->append_samples({worker_sample{"w3", tie}}));
+    }
+
+    // Read from a reopened store, as after a restart.
+    auto s = b.open();
+    auto all = s->load_samples("w1", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(all, failure_of(all));
+    BOOST_REQUIRE_EQUAL(all->size(), 30u);
+    for (std::size_t i = 0; i < all->size(); ++i) {
+      int k = 29 - static_cast<int>(i);
+      const auto& m = (*all)[i];
+      BOOST_TEST_CONTEXT("sample " << k) {
+        BOOST_TEST(m.recorded_at_ms == start + k * 1000);
+        BOOST_TEST(m.cpu_percent == k + 0.25);
+        BOOST_TEST(m.memory_percent == 0.1 + 0.2);
+        BOOST_TEST(m.memory_used_gb == 3.2);
+        BOOST_TEST(m.memory_total_gb == 8.0);
+        BOOST_TEST(m.disk_percent == 55.5);
+        BOOST_TEST(m.disk_free_gb == 90.125);
+        BOOST_TEST(m.disk_total_gb == 200.0);
+        if (k % 5 == 0) {
+          BOOST_TEST(m.load_average.empty());
+          BOOST_TEST(m.uptime_seconds == -1.0);
+        } else {
+          BOOST_REQUIRE_EQUAL(m.load_average.size(), 3u);
+          BOOST_TEST(m.load_average[0] == 0.5);
+          BOOST_TEST(m.load_average[1] == 0.25);
+          BOOST_TEST(m.load_average[2] == 1.0 / 3.0);
+          BOOST_TEST(m.uptime_seconds == 1000.0 + k);
+        }
+      }
+    }
+
+    auto newest = s->load_samples("w1", 0, 5);
+    BOOST_REQUIRE_MESSAGE(newest, failure_of(newest));
+    BOOST_REQUIRE_EQUAL(newest->size(), 5u);
+    BOOST_TEST(newest->front().recorded_at_ms == start + 29'000);
+    BOOST_TEST(newest->back().recorded_at_ms == start + 25'000);
+
+    auto since = s->load_samples("w1", start + 20'000, 1000);
+    BOOST_REQUIRE_MESSAGE(since, failure_of(since));
+    BOOST_REQUIRE_EQUAL(since->size(), 10u);
+    BOOST_TEST(since->back().recorded_at_ms == start + 20'000);
+
+    auto other = s->load_samples("w2", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(other, failure_of(other));
+    BOOST_TEST(other->size() == 30u);
+    BOOST_TEST(other->front().cpu_percent == 99.0);
+
+    auto tied = s->load_samples("w3", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(tied, failure_of(tied));
+    BOOST_REQUIRE_EQUAL(tied->size(), 2u);
+    BOOST_TEST((*tied)[0].cpu_percent == 2.0);
+    BOOST_TEST((*tied)[1].cpu_percent == 1.0);
+
+    auto unknown = s->load_samples("nobody", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(unknown, failure_of(unknown));
+    BOOST_TEST(unknown->empty());
+  });
+}
+
+BOOST_AUTO_TEST_CASE(metrics_retention_deletes_expired_samples_in_batches) {
+  for_each_backend([](backend& b) {
+    const std::int64_t cutoff = 1'700'000'000'000;
+    auto s = b.open();
+    auto sample_at = [](std::int64_t recorded_at_ms) {
+      metrics_sample m;
+      m.cpu_percent = 1;
+      m.recorded_at_ms = recorded_at_ms;
+      return m;
+    };
+    // 250 expired samples of two workers, then 20 current ones.
+    std::vector<worker_sample> rows;
+    for (int k = 0; k < 250; ++k)
+      rows.push_back(worker_sample{k % 2 == 0 ? "w1" : "w2",
+                                   sample_at(cutoff - 100'000 + k)});
+    for (int k = 0; k < 20; ++k)
+      rows.push_back(worker_sample{"w1", sample_at(cutoff + k)});
+    BOOST_REQUIRE(!s->append_samples(rows));
+
+    std::vector<std::size_t> steps;
+    for (int guard = 0; guard < 10; ++guard) {
+      auto deleted = s->delete_samples_before(cutoff, 100);
+      BOOST_REQUIRE_MESSAGE(deleted, failure_of(deleted));
+      steps.push_back(*deleted);
+      if (*deleted == 0)
+        break;
+    }
+    BOOST_TEST(steps == (std::vector<std::size_t>{100, 100, 50, 0}),
+               boost::test_tools::per_element());
+
+    auto w1 = s->load_samples("w1", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(w1, failure_of(w1));
+    BOOST_REQUIRE_EQUAL(w1->size(), 20u);
+    BOOST_TEST(w1->back().recorded_at_ms == cutoff);
+    auto w2 = s->load_samples("w2", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(w2, failure_of(w2));
+    BOOST_TEST(w2->empty());
+
+    // An expired sample written after a current one, as after the clock
+    // went back, is deleted once the batch reaches it.
+    BOOST_REQUIRE(!s->append_samples({worker_sample{"w3", sample_at(cutoff - 1)}}));
+    std::size_t total = 0;
+    for (int guard = 0; guard < 30; ++guard) {
+      auto deleted = s->delete_samples_before(cutoff, 100);
+      BOOST_REQUIRE_MESSAGE(deleted, failure_of(deleted));
+      if (*deleted == 0)
+        break;
+      total += *deleted;
+    }
+    BOOST_TEST(total == 1u);
+    auto w3 = s->load_samples("w3", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(w3, failure_of(w3));
+    BOOST_TEST(w3->empty());
+    w1 = s->load_samples("w1", 0, 1000);
+    BOOST_REQUIRE_MESSAGE(w1, failure_of(w1));
+    BOOST_TEST(w1->size() == 20u);
+  });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(postgresql_only)
