@@ -975,8 +975,13 @@ caf::error postgres_store::append_samples(const std::vector<worker_sample>& samp
     l1.push_back(load(0));
     l5.push_back(load(1));
     l15.push_back(load(2));
-    uptime.push_back(m.uptime_seconds >= 0 ? std::optional<double>{m.uptime_seconds}
-                                           : std::nullopt);
+    // A Python deployment's uptime column is INTEGER: one larger value would
+    // make every write of the buffered samples fail, so it is capped at the
+    // column's maximum, 68 years.
+    constexpr double max_uptime = 2147483647.0;
+    uptime.push_back(m.uptime_seconds >= 0
+                       ? std::optional<double>{std::min(m.uptime_seconds, max_uptime)}
+                       : std::nullopt);
     at.push_back(m.recorded_at_ms);
   }
   return transact("writing worker metrics", [&](pqxx::work& work) {

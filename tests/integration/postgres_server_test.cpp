@@ -163,22 +163,35 @@ INSERT INTO orchestrator_rebalance_history (rebalance_type, streams_moved, insta
   BOOST_TEST(stats["statistics"]["total_rebalances"] == 1);
 
   // Heartbeat metrics reach the Python server's metrics table within the
-  // store's one-second flush.
+  // store's one-second flush. Its uptime column is INTEGER, so an uptime
+  // past 2^31 - 1 s is written capped instead of failing every write.
   client.post("/heartbeat", {{"server_id", "legacy-a"},
                              {"current_streams", 5},
                              {"system_metrics",
                               {{"cpu_percent", 10}, {"memory_percent", 20},
                                {"memory_used_gb", 1}, {"memory_total_gb", 8},
                                {"disk_percent", 30}, {"disk_free_gb", 70},
+                               {"disk_total_gb", 100}, {"uptime_seconds", 1e10}}}});
+  client.post("/heartbeat", {{"server_id", "legacy-a"},
+                             {"current_streams", 5},
+                             {"system_metrics",
+                              {{"cpu_percent", 11}, {"memory_percent", 20},
+                               {"memory_used_gb", 1}, {"memory_total_gb", 8},
+                               {"disk_percent", 30}, {"disk_free_gb", 70},
                                {"disk_total_gb", 100}}}});
   std::string samples;
-  for (int k = 0; k < 40 && samples != "1"; ++k) {
+  for (int k = 0; k < 40 && samples != "2"; ++k) {
     std::this_thread::sleep_for(100ms);
     samples = cluster().query_value("SELECT count(*) FROM orchestrator_instance_metrics "
                                     "WHERE server_id = 'legacy-a'",
                                     db);
   }
-  BOOST_TEST(samples == "1");
+  BOOST_TEST(samples == "2");
+  BOOST_TEST(cluster().query_value("SELECT max(uptime_seconds) FROM "
+                                   "orchestrator_instance_metrics WHERE server_id = "
+                                   "'legacy-a'",
+                                   db)
+             == "2147483647");
 }
 
 BOOST_AUTO_TEST_CASE(api_endpoints_work_and_reject_bad_input_on_both_stores) {
