@@ -303,6 +303,15 @@ parse_listen_address(const std::string& text) {
     return invalid("IPv6 addresses need brackets");
   if (host.empty())
     host = "0.0.0.0";
+  // Host names would need a resolver and could name several addresses; the
+  // one everybody types is mapped to its IPv4 address.
+  if (host == "localhost")
+    host = "127.0.0.1";
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) != 1
+      && ::inet_pton(AF_INET6, host.c_str(), &v6) != 1)
+    return invalid("the host must be an IPv4 or IPv6 address, or localhost");
   if (port_text.empty()
       || port_text.find_first_not_of("0123456789") != std::string::npos
       || port_text.size() > 5 || std::stoul(port_text) > 65535)

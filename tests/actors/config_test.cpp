@@ -1,6 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/config.hpp"
+#include "actors/errors.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <cstdlib>
@@ -183,6 +184,19 @@ BOOST_AUTO_TEST_CASE(listen_address_forms) {
   BOOST_TEST(!parse_listen_address("localhost"));
   BOOST_TEST(!parse_listen_address("::1:80"));
   BOOST_TEST(!parse_listen_address("h:99999"));
+
+  // localhost means 127.0.0.1, so it counts as loopback; other host names
+  // are rejected at once instead of when the server binds.
+  auto local = parse_listen_address("localhost:8080");
+  BOOST_REQUIRE(local);
+  BOOST_TEST(local->first == "127.0.0.1");
+  auto named = parse_listen_address("example.test:8080");
+  BOOST_REQUIRE(!named);
+  BOOST_TEST(describe(named.error()).find("IPv4 or IPv6 address, or localhost")
+             != std::string::npos);
+  auto started = parse({"--listen", "localhost:0"});
+  BOOST_TEST(!started.exit_now);
+  BOOST_TEST(started.values.listens_on_loopback());
 }
 
 BOOST_AUTO_TEST_CASE(help_lists_every_option) {
