@@ -3,9 +3,12 @@
 #include "actors/errors.hpp"
 #include "net/json_codec.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <string_view>
 #include <sstream>
 
 namespace orchestrator {
@@ -40,10 +43,23 @@ read_csv(const std::string& path, std::istream& in) {
                               "at least id and url");
   if (!line.empty() && line.back() == '\r')
     line.pop_back();
+  // Spreadsheet programs start a UTF-8 CSV file with a byte order mark.
+  constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";
+  if (line.rfind(byte_order_mark, 0) == 0)
+    line.erase(0, byte_order_mark.size());
   if (!valid_utf8(line))
     return invalid_file(path, "the header row is not valid UTF-8; save the "
                               "file as UTF-8");
   auto header = split_csv_line(line);
+  // The three named columns match in any case, such as ID or Url; the
+  // others become metadata keys as written.
+  for (auto& name : header) {
+    std::string lower;
+    for (unsigned char c : name)
+      lower += static_cast<char>(std::tolower(c));
+    if (lower == "id" || lower == "url" || lower == "name")
+      name = lower;
+  }
   // A repeated column would make one value overwrite the other.
   std::set<std::string> names;
   for (const auto& name : header)

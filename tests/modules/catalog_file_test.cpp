@@ -35,6 +35,22 @@ BOOST_AUTO_TEST_CASE(csv_reads_extra_columns_as_metadata) {
   BOOST_TEST((*rows)[1].metadata == R"({"city":"Saint \"X\""})");
 }
 
+BOOST_AUTO_TEST_CASE(csv_from_a_spreadsheet_is_read) {
+  testing::temp_dir dir;
+  // A byte order mark, capitals in the named columns and CRLF line ends,
+  // as spreadsheet programs write them.
+  auto path = write(dir, "excel.csv",
+                    "\xEF\xBB\xBFID,URL,Name,City\r\n"
+                    "1,http://a/1,One,Lyon\r\n");
+  auto rows = read_catalog_file(path);
+  BOOST_REQUIRE(rows);
+  BOOST_REQUIRE_EQUAL(rows->size(), 1u);
+  BOOST_TEST((*rows)[0].id == 1);
+  BOOST_TEST((*rows)[0].url == "http://a/1");
+  BOOST_TEST((*rows)[0].name == "One");
+  BOOST_TEST((*rows)[0].metadata == R"({"City":"Lyon"})");
+}
+
 BOOST_AUTO_TEST_CASE(json_accepts_list_and_object) {
   testing::temp_dir dir;
   auto list = read_catalog_file(
