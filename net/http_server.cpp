@@ -336,7 +336,11 @@ private:
 
   void reject_body() {
     reject(413, "request body exceeds the limit of "
-                  + std::to_string(body_limit_) + " bytes for this endpoint");
+                  + std::to_string(body_limit_)
+                  + " bytes for this endpoint; send a smaller body, split it "
+                    "into several requests, or raise the server's "
+                    "--max-body-bytes (POST /streams) or "
+                    "--max-worker-body-bytes (every other request)");
   }
 
   void parse_failed(const beast::error_code& ec) {
