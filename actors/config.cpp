@@ -900,6 +900,19 @@ command_line parse_command_line(int argc, char** argv) {
                     "for plain HTTP";
     return result;
   }
+  // A missing file is reported here, naming its flag, instead of as an
+  // OpenSSL error once the state has loaded.
+  for (const auto& [flag, file] : {std::pair{"--tls-cert", &s.tls_certificate},
+                                   std::pair{"--tls-key", &s.tls_key}}) {
+    if (file->empty() || std::ifstream{*file}.good())
+      continue;
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.output = std::string{"orchestrator: invalid configuration: "} + flag
+                    + ": cannot read '" + *file + "': " + std::strerror(errno)
+                    + "; give the path of a readable PEM file";
+    return result;
+  }
   s.heartbeat_timeout = to_duration(heartbeat_timeout);
   s.heartbeat_check_interval = to_duration(check_interval);
   s.rebalance_interval = to_duration(rebalance_interval);

@@ -199,6 +199,15 @@ BOOST_AUTO_TEST_CASE(listen_address_forms) {
   BOOST_TEST(started.values.listens_on_loopback());
 }
 
+BOOST_AUTO_TEST_CASE(missing_tls_file_names_its_flag) {
+  auto result = parse({"--tls-cert", "/nonexistent/cert.pem", "--tls-key",
+                       "/nonexistent/key.pem"});
+  BOOST_TEST(result.exit_now);
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(result.output.find("--tls-cert: cannot read '/nonexistent/cert.pem'")
+             != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(help_lists_every_option) {
   auto result = parse({"--help"});
   BOOST_TEST(result.exit_now);
