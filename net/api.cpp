@@ -1232,12 +1232,14 @@ void api::add_resilience_routes() {
         }
         bridge.tell(role::failure_handler, atoms::recover_atom::value, id);
         if (view->row.state == worker_state::dead) {
+          auto text = "Instance " + id
+                      + " was declared dead; its failure history and "
+                        "quarantine are cleared, and it must register again "
+                        "with POST /register";
+          // "message" is the Python server's key; "detail" is every other
+          // error's.
           respond(json_response(
-            409, {{"status", "failed"},
-                  {"message", "Instance " + id
-                                + " was declared dead; its failure history and "
-                                  "quarantine are cleared, and it must "
-                                  "register again with POST /register"}}));
+            409, {{"status", "failed"}, {"message", text}, {"detail", text}}));
           return;
         }
         respond(json_response(
