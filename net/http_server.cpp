@@ -250,6 +250,7 @@ private:
   }
 
   void next_request() {
+    head_only_ = false;
     parser_.emplace();
     parser_->eager(true);
     parser_->header_limit(server_->limits.max_header_bytes);
@@ -366,9 +367,13 @@ private:
     auto request = parser_->release();
     keep_alive_ = request.keep_alive();
     version_ = request.version();
+    // A HEAD request is handled as GET and its reply sent without the body,
+    // for probes that use HEAD.
+    head_only_ = request.method() == http::verb::head;
 
     http_request forwarded;
-    forwarded.method = std::string{request.method_string()};
+    forwarded.method = head_only_ ? std::string{"GET"}
+                                  : std::string{request.method_string()};
     forwarded.target = std::string{request.target()};
     forwarded.body = std::move(request.body());
     forwarded.authorization = std::string{request[http::field::authorization]};
@@ -430,6 +435,8 @@ private:
     head_.clear();
     write_head(head_, response, version_, keep_alive);
     body_ = std::move(response.body);
+    if (head_only_)
+      body_.clear();
     set_deadline(server_->limits.read_timeout, phase::writing);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head_),
                                               asio::buffer(body_)};
@@ -456,6 +463,8 @@ private:
   std::uint64_t request_id_ = 0;
   std::uint64_t answered_ = 0;
   bool keep_alive_ = true;
+  /// True while the current request is a HEAD.
+  bool head_only_ = false;
   unsigned version_ = 11;
   std::atomic<bool> in_handler_{false};
   std::optional<http_response> immediate_;

@@ -170,6 +170,20 @@ BOOST_AUTO_TEST_CASE(extra_connections_get_503) {
   BOOST_CHECK_EQUAL(s.client.get("/health").status, 200u);
 }
 
+BOOST_AUTO_TEST_CASE(head_answers_like_get_without_body) {
+  server s{{}};
+  // A HEAD and then a GET on one connection: the HEAD's reply has the GET's
+  // header fields and no body, so the GET's reply follows right after it.
+  auto reply = s.client.raw(request_bytes("HEAD", "/health", "")
+                            + request_bytes("GET", "/health", "", "Connection: close\r\n"));
+  BOOST_TEST(status_of(reply) == 200u);
+  auto first_end = reply.find("\r\n\r\n");
+  BOOST_REQUIRE(first_end != std::string::npos);
+  BOOST_TEST(reply.substr(0, first_end).find("Content-Length: 0") == std::string::npos);
+  BOOST_TEST(reply.compare(first_end + 4, 9, "HTTP/1.1 ") == 0);
+  BOOST_TEST(reply.find("\"status\"", first_end) != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(pipelined_requests_answered_in_order) {
   server s{{}};
   // Three requests in one write: the server takes them one at a time, so a
