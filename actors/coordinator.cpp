@@ -293,6 +293,19 @@ void request_load(coordinator_self* self) {
           "epoch={} repairs={}",
           summary.workers_total, summary.workers_active, summary.streams_total,
           summary.streams_assigned, summary.epoch, repairs);
+        // The limits apply to additions only: a store that already contains
+        // more is served, with a warning for the operator.
+        const auto& limits = st.config;
+        if (summary.streams_total > limits.max_streams)
+          logger("actors")->warn("limit-exceeded-at-load limit=max_streams "
+                                 "stored={} max={}; new streams are rejected "
+                                 "until there are fewer, or raise --max-streams",
+                                 summary.streams_total, limits.max_streams);
+        if (summary.workers_total > limits.max_workers)
+          logger("actors")->warn("limit-exceeded-at-load limit=max_workers "
+                                 "stored={} max={}; new workers are rejected "
+                                 "until there are fewer, or raise --max-workers",
+                                 summary.workers_total, limits.max_workers);
         // Each repair changes stored rows, so each is logged. Past 20, the
         // count above covers the rest.
         const auto& fixes = st.state.load_repairs();

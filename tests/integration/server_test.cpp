@@ -486,6 +486,16 @@ BOOST_AUTO_TEST_CASE(catalog_import_commits_in_chunks) {
              != std::string::npos);
   http_client client{"127.0.0.1", server.port()};
   BOOST_TEST(client.get("/streams?limit=1").json()["total"] == 25'000);
+  server.stop(SIGTERM);
+
+  // A lower limit later serves what is stored and says so in the log.
+  server_process limited{{"--data-dir", dir.file("data"), "--max-streams", "10000"},
+                         dir.file("limited.log")};
+  BOOST_TEST(limited.log().find("limit-exceeded-at-load limit=max_streams "
+                                "stored=25000 max=10000")
+             != std::string::npos);
+  http_client limited_client{"127.0.0.1", limited.port()};
+  BOOST_TEST(limited_client.get("/streams?limit=1").json()["total"] == 25'000);
 }
 
 BOOST_AUTO_TEST_CASE(a_second_server_on_the_same_sqlite_file_refuses_to_start) {
