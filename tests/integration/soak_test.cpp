@@ -101,6 +101,9 @@ struct ownership {
   std::string why_ended;
   // When the worker last got a successful reply before the end.
   double last_reply = 0;
+  // True if the span ended after a pause longer than the heartbeat timeout
+  // and before any reply showed whether the worker was still alive.
+  bool ended_unconfirmed_after_long_pause = false;
 };
 
 /// A stream that left a live worker's set without the worker releasing it.
@@ -574,7 +577,9 @@ private:
   }
 
   void end_span(std::int64_t stream, const hold& held, double t, const char* why) {
-    context_.book.add(ownership{id_, stream, held.epoch, held.since, t, why, last_reply_});
+    bool unconfirmed = pending_pause_.to > 0 && pause_was_long_;
+    context_.book.add(
+      ownership{id_, stream, held.epoch, held.since, t, why, last_reply_, unconfirmed});
   }
 
   void drop_all(double t, const char* why) {
@@ -886,9 +891,12 @@ std::map<std::int64_t, std::pair<std::string, std::uint64_t>> owners_of(const js
 }
 
 /// Checks the owner intervals from the workers' side: two workers may
-/// capture a stream at overlapping times only when the first was declared
-/// dead (fenced) and the second got the stream after the first's last
-/// successful reply. Epochs of successive owners grow.
+/// capture a stream at overlapping times only when the first may have been
+/// declared dead and the second got the stream after the first's last
+/// successful reply. The first may have been declared dead when a reply
+/// fenced it, or when it let go of the stream after a pause longer than the
+/// heartbeat timeout and before any reply showed whether it was alive.
+/// Epochs of successive owners grow.
 void check_worker_views(ledger& book) {
   std::map<std::int64_t, std::vector<const ownership*>> by_stream;
   for (const auto& span : book.spans_)
@@ -914,7 +922,8 @@ void check_worker_views(ledger& book) {
           return text.str();
         };
         if (overlap) {
-          if (a.why_ended == "fenced" && b.start >= a.last_reply)
+          bool maybe_dead = a.why_ended == "fenced" || a.ended_unconfirmed_after_long_pause;
+          if (maybe_dead && b.start >= a.last_reply)
             ++after_death;
           else
             book.violation("one owner per stream (workers' view)", describe());
