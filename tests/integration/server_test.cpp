@@ -79,16 +79,7 @@ BOOST_AUTO_TEST_CASE(metrics_history_lives_in_the_store) {
   http_client client{"127.0.0.1", server->port()};
   BOOST_REQUIRE_EQUAL(client.post("/register", registration("w1", 5)).status, 200u);
 
-  // Each sample is readable as soon as its heartbeat was acknowledged,
-  // although the store writes samples in batches.
-  for (int k = 0; k < 30; ++k) {
-    BOOST_REQUIRE_EQUAL(
-      client.post("/heartbeat", heartbeat_with_metrics("w1", k, k % 10 == 0)).status,
-      200u);
-    auto newest = client.get("/instances/w1/metrics?limit=1").json();
-    BOOST_REQUIRE_EQUAL(newest["count"], 1);
-    BOOST_TEST(newest["metrics"][0]["cpu_percent"] == k);
-  }
+  send_and_read_back(client, "w1", 30);
 
   auto reply = client.get("/instances/w1/metrics");
   BOOST_REQUIRE_EQUAL(reply.status, 200u);
@@ -488,7 +479,7 @@ BOOST_AUTO_TEST_CASE(catalog_import_commits_in_chunks) {
   BOOST_TEST(client.get("/streams?limit=1").json()["total"] == 25'000);
   server.stop(SIGTERM);
 
-  // A lower limit later serves what is stored and says so in the log.
+  // A lower limit later serves what is stored and logs a warning.
   server_process limited{{"--data-dir", dir.file("data"), "--max-streams", "10000"},
                          dir.file("limited.log")};
   BOOST_TEST(limited.log().find("limit-exceeded-at-load limit=max_streams "

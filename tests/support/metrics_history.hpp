@@ -2,7 +2,10 @@
 
 // Helpers for the end-to-end tests of GET /instances/{id}/metrics.
 
+#include "tests/support/http_client.hpp"
 #include "tests/support/server_process.hpp"
+
+#include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +29,22 @@ inline nlohmann::json heartbeat_with_metrics(const std::string& id, double cpu,
     metrics["uptime_seconds"] = 1000 + cpu;
   }
   return {{"server_id", id}, {"current_streams", 0}, {"system_metrics", metrics}};
+}
+
+/// Sends `count` heartbeats with metrics for `id`, cpu_percent 0 to count-1
+/// and every tenth one partial, and checks after each that its sample is
+/// the newest in the history: readable as soon as the heartbeat was
+/// acknowledged, although the store writes samples in batches.
+inline void send_and_read_back(const http_client& client, const std::string& id,
+                               int count) {
+  for (int k = 0; k < count; ++k) {
+    BOOST_REQUIRE_EQUAL(
+      client.post("/heartbeat", heartbeat_with_metrics(id, k, k % 10 == 0)).status,
+      200u);
+    auto newest = client.get("/instances/" + id + "/metrics?limit=1").json();
+    BOOST_REQUIRE_EQUAL(newest["count"], 1);
+    BOOST_TEST(newest["metrics"][0]["cpu_percent"] == k);
+  }
 }
 
 /// Returns the cpu_percent of each sample in a metrics history reply.
