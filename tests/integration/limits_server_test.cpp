@@ -347,7 +347,7 @@ BOOST_AUTO_TEST_CASE(tls_serves_https_only) {
   }
   BOOST_CHECK_EQUAL(status_of(reply), 200u);
 
-  // Plain HTTP on the TLS port gets a 400 that says to use https://.
+  // Plain HTTP on the TLS port gets a 400 whose detail names https://.
   auto plain = s.client.raw(request_bytes("GET", "/health", ""));
   BOOST_CHECK_EQUAL(status_of(plain), 400u);
   BOOST_CHECK(plain.find("https://") != std::string::npos);
